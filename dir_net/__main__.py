@@ -1,0 +1,5 @@
+import sys
+
+from dir_net.cli import main
+
+sys.exit(main())
