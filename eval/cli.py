@@ -1,4 +1,5 @@
-"""Command line: `python -m eval score ...` and `python -m eval plot-pck ...`.
+"""Command line: `python -m eval score ...`, `python -m eval plot-pck ...` and
+`python -m eval score2d ...` (2D keypoints, eval.keypoints2d).
 
 `add_arguments(parser)` adds the subcommands to any argparse parser (so `dirnet eval` can reuse
 them); each subcommand sets `func`, which takes the parsed namespace and returns an exit code
@@ -18,6 +19,7 @@ from eval.evaluator import METRIC_NAMES, evaluate
 from eval.io import (
     Arrays, InputError, load_npz, match_rows, nonfinite_rows, select_rows, write_json,
 )
+from eval.keypoints2d import add_score2d_parser
 from eval.protocols import PROTOCOLS
 
 UNITS = {
@@ -53,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plot.add_argument("--drop-invalid", action="store_true",
                       help="exclude rows with NaN/inf (reported) instead of failing")
     plot.set_defaults(func=_guarded(run_plot_pck))
+    add_score2d_parser(sub, _guarded)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
