@@ -149,10 +149,10 @@ needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="real InterHand2
 
 def hand_dataset(tmp_path: Path, train: bool):
     from dir_net.data.layout import sample_files
-    from dir_net.data.pipeline_hand2d import build_hand2d_dataset
+    from dir_net.data import build_dataset
 
     cfg = load_config(None, ["data.pipeline=hand2d", f"data.cache_dir={tmp_path / 'cache'}"])
-    return build_hand2d_dataset(cfg, "test", train, sample_files(SAMPLES))
+    return build_dataset(cfg, "test", train, sample_files(SAMPLES))
 
 
 @needs_samples

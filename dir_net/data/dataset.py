@@ -87,7 +87,9 @@ def build_dataset(cfg: Any, split: str, train: bool, files: SplitFiles | None = 
     files = files or split_files(cfg, split)
     index = open_index(files, cfg.data.cache_dir)
     rows = select_rows(index, cfg.data, files.aid_list)
-    return InterHandDataset(index, rows, build_pipeline(cfg, train))
+    pipeline = build_pipeline(cfg, train)
+    make_dataset = getattr(pipeline, "make_dataset", None)  # pipelines with their own sample list
+    return make_dataset(index, rows) if make_dataset else InterHandDataset(index, rows, pipeline)
 
 
 def worker_init_fn(worker_id: int) -> None:

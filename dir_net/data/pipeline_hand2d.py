@@ -1,6 +1,6 @@
 """The per-hand 2D keypoint pipeline (`data.pipeline: hand2d`, SimpleBaseline2D / mmpose InterHand2D).
 
-Every hand with at least `model.simple_baseline2d.hand_samples.min_valid_joints` valid joints
+Every hand with at least `data.hand2d.min_valid_joints` valid joints
 (mmpose: more than 11) is its own sample. Its 2D joints are the camera projection of the 3D joints
 (the dataset has no separate 2D labels); the crop is the tightest box around the valid 2D joints,
 made square (longest side) and padded x bbox_pad. Training augmentation: scale, rotation, flip.
@@ -19,7 +19,7 @@ Sample keys:
 | crop_to_image | (2, 3) float32 | affine, crop px -> original image px |
 | K_crop | (3, 3) float32 | pinhole intrinsics of the crop |
 
-The per-hand dataset (`build_hand2d_dataset`, or `Hand2DPipeline.make_dataset`) is the frame
+The per-hand dataset (`build_dataset` with data.pipeline=hand2d calls `Hand2DPipeline.make_dataset`) is the frame
 dataset of dir_net.data.dataset with one entry per (annotation, hand); it is created lazily
 because dataset.py imports the pipeline registry, which imports this module.
 """
@@ -65,7 +65,7 @@ class Hand2DPipeline(Pipeline):
 
     def __init__(self, cfg: Any, train: bool) -> None:
         super().__init__(cfg, train)
-        self.p = cfg.model.simple_baseline2d.hand_samples
+        self.p = cfg.data.hand2d
         self.min_valid = int(self.p.min_valid_joints)
 
     def augment(self, rng: np.random.Generator) -> Augment:
@@ -83,7 +83,7 @@ class Hand2DPipeline(Pipeline):
         if not isinstance(record, HandRecord):
             raise DataError(
                 "data.pipeline 'hand2d' makes one sample per hand: build its dataset with "
-                "dir_net.data.pipeline_hand2d.build_hand2d_dataset (or Hand2DPipeline.make_dataset)"
+                "dir_net.data.build_dataset (which calls Hand2DPipeline.make_dataset)"
             )
         return self.sample(record, record.hand, rng)
 
@@ -121,18 +121,6 @@ class Hand2DPipeline(Pipeline):
         return _dataset_class()(index, rows, self)
 
 
-def build_hand2d_dataset(cfg: Any, split: str, train: bool, files: Any = None) -> Any:
-    """Like dir_net.data.build_dataset, one sample per valid hand (cfg.data.pipeline is ignored)."""
-    from dir_net.data.dataset import split_files
-    from dir_net.data.index import open_index
-    from dir_net.data.subsets import select_rows
-
-    files = files or split_files(cfg, split)
-    index = open_index(files, cfg.data.cache_dir)
-    rows = select_rows(index, cfg.data, files.aid_list)
-    return Hand2DPipeline(cfg, train).make_dataset(index, rows)
-
-
 _DATASET_CLASS: type | None = None
 
 
@@ -149,7 +137,7 @@ def _dataset_class() -> type:
                 sample_rows, self.hands = hand_samples(index, rows, pipeline.min_valid)
                 if len(rows) and not len(sample_rows):
                     raise DataError(f"{index.dir}: no hand has >= {pipeline.min_valid} valid joints "
-                                    "(model.simple_baseline2d.hand_samples.min_valid_joints)")
+                                    "(data.hand2d.min_valid_joints)")
                 super().__init__(index, sample_rows, pipeline)
 
             def record(self, i: int) -> HandRecord:
@@ -167,4 +155,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["HandRecord", "Hand2DPipeline", "build_hand2d_dataset", "hand_samples"]
+__all__ = ["HandRecord", "Hand2DPipeline", "hand_samples"]
