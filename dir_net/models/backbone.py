@@ -1,0 +1,164 @@
+"""ResNet-50 encoder with torchvision's state_dict layout, returning multi-scale features.
+
+Shared by DIR, InterNet and SimpleBaseline2D. Parameter names are exactly torchvision's
+`resnet50` names (conv1, bn1, layer1..4.N.{conv1,bn1,conv2,bn2,conv3,bn3,downsample.0,downsample.1})
+without the classifier `fc`, so an ImageNet weights file loads directly. Nothing is ever
+downloaded: pass a local file with `model.backbone.weights`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from dir_net.errors import DirNetError
+
+log = logging.getLogger(__name__)
+
+LAYERS_R50 = (3, 4, 6, 3)
+EXPANSION = 4
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (carries the stride, as torchvision's v1.5), 1x1 expand x4."""
+
+    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        out_ch = planes * EXPANSION
+        self.conv1 = nn.Conv2d(in_ch, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_ch, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_ch != out_ch:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class ResNet50(nn.Module):
+    """ResNet-50 trunk. `forward` returns {"c1": 1/4, "c2": 1/8, "c3": 1/16, "c4": 1/32} maps.
+
+    `width` is the stem width (64 = the real ResNet-50; 256, 512, 1024, 2048 output channels);
+    smaller widths scale every layer proportionally and exist for fast tests only.
+    `frozen_bn` keeps every BatchNorm in eval mode with fixed affine parameters.
+    """
+
+    def __init__(self, width: int = 64, frozen_bn: bool = False) -> None:
+        super().__init__()
+        self.frozen_bn = frozen_bn
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        in_ch = width
+        self.channels: dict[str, int] = {}
+        for i, blocks in enumerate(LAYERS_R50):
+            planes = width * 2**i
+            stride = 1 if i == 0 else 2
+            layer = nn.Sequential(
+                *[Bottleneck(in_ch if b == 0 else planes * EXPANSION, planes, stride if b == 0 else 1)
+                  for b in range(blocks)]
+            )
+            setattr(self, f"layer{i + 1}", layer)
+            in_ch = planes * EXPANSION
+            self.channels[f"c{i + 1}"] = in_ch
+        self._init_weights()
+        if frozen_bn:
+            self._freeze_bn()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        # Zero the last BN of each residual branch: every block starts as the identity.
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+
+    def _freeze_bn(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+                m.weight.requires_grad_(False)
+                m.bias.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "ResNet50":
+        super().train(mode)
+        if self.frozen_bn:
+            self._freeze_bn()
+        return self
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        c1 = self.layer1(x)
+        c2 = self.layer2(c1)
+        c3 = self.layer3(c2)
+        c4 = self.layer4(c3)
+        return {"c1": c1, "c2": c2, "c3": c3, "c4": c4}
+
+    def load_pretrained(self, path: str | Path) -> None:
+        """Load a torchvision-layout state_dict file (classifier `fc.*` keys are ignored)."""
+        path = Path(path)
+        if not path.is_file():
+            raise DirNetError(
+                f"model.backbone.weights: file not found: {path} "
+                "(give a local torchvision ResNet-50 state_dict .pth; nothing is downloaded)"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error here
+            raise DirNetError(f"model.backbone.weights: cannot read {path}: {exc}") from None
+        if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+            state = state["state_dict"]
+        if not isinstance(state, Mapping):
+            raise DirNetError(f"model.backbone.weights: {path} does not hold a state_dict")
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        self._check_keys(state, path)
+        self.load_state_dict(state, strict=True)
+        log.info("backbone: loaded %d tensors from %s", len(state), path)
+
+    def _check_keys(self, state: Mapping[str, Tensor], path: Path) -> None:
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong_shape = sorted(
+            f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+            for k in set(own) & set(state)
+            if tuple(state[k].shape) != tuple(own[k].shape)
+        )
+        problems = []
+        for name, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+            if keys:
+                shown = ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "")
+                problems.append(f"{name} keys: {shown}")
+        if problems:
+            raise DirNetError(
+                f"model.backbone.weights: {path} does not match a torchvision ResNet-50 "
+                f"(width {self.conv1.out_channels}): " + "; ".join(problems)
+            )
+
+
+def build_backbone(cfg_backbone: Mapping) -> ResNet50:
+    """ResNet-50 from the `model.backbone` config section (weights loaded when a path is given)."""
+    net = ResNet50(width=int(cfg_backbone["width"]), frozen_bn=bool(cfg_backbone["frozen_bn"]))
+    if cfg_backbone.get("weights"):
+        net.load_pretrained(cfg_backbone["weights"])
+    return net
