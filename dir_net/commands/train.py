@@ -1,0 +1,71 @@
+"""`dirnet train` (one process of a torchrun job, or a single process) and `dirnet quickstart`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dir_net.commands.config import add_config_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train a model (DIR or InterNet, by model.name); launch with scripts/train.sh",
+        description="Train the model of --config. Several processes: torchrun --nproc_per_node N "
+                    "-m dir_net train ... (scripts/train.sh does this).",
+    )
+    add_config_arguments(train, required=True)
+    train.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
+                       help="continue a run: no value = newest loadable checkpoint of the run "
+                            "directory (a fresh start if it has none), or a checkpoint path")
+    train.set_defaults(func=_train)
+
+    quick = subparsers.add_parser(
+        "quickstart", help="synthetic data -> short DIR training -> evaluation -> figure",
+        description="Generate the synthetic dataset if missing, train briefly, evaluate on the "
+                    "test split and render a figure; prints where everything was written.",
+    )
+    add_config_arguments(quick, required=True)
+    quick.add_argument("--frames", type=int, default=128,
+                       help="synthetic frames per split when the dataset is generated (default 128; x 2 cameras)")
+    quick.set_defaults(func=_quickstart)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dir_net.config import load_config
+    from dir_net.engine.runtime import check_engine_config
+
+    if args.resume is not None and "=" in args.resume and not Path(args.resume).exists():
+        args.overrides.append(args.resume)  # `--resume key=value`: the value was an override
+        args.resume = "auto"
+    cfg = load_config(args.config, args.overrides)
+    check_engine_config(cfg)
+
+    from dir_net.engine.distributed import shutdown_distributed
+    from dir_net.engine.trainer import Trainer
+
+    try:
+        result = Trainer(cfg, resume=args.resume).fit()
+    finally:
+        shutdown_distributed()
+    if not result.is_main:
+        return 0
+    print(f"run directory: {result.run_dir}")
+    if result.last_checkpoint is not None:
+        print(f"last checkpoint: {result.last_checkpoint}")
+    if result.best_checkpoint is not None:
+        print(f"best checkpoint: {result.best_checkpoint}")
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from dir_net.config import load_config
+    from dir_net.engine.runtime import check_engine_config
+
+    cfg = load_config(args.config, args.overrides)
+    check_engine_config(cfg)
+
+    from dir_net.engine.quickstart import run_quickstart
+
+    run_quickstart(cfg, frames=args.frames)
+    return 0

@@ -1,0 +1,195 @@
+"""Run a model over a dataset and turn its outputs into evaluation interchange rows.
+
+Rows follow docs/EVALUATION.md (millimetres, crop pixels, hand axis 0 right / 1 left), or
+eval.keypoints2d's per-hand rows for 2D keypoint models (their `eval_rows`).
+The ground truth is whatever the dataset's pipeline provides as `joints_3d`: MANO-regressed
+joints for the DIR pipeline (the DIR protocols' ground truth), joint_3d.json joints with
+`joint_valid` for the InterNet pipeline (the moon protocol's ground truth).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from dir_net.engine import distributed
+from dir_net.engine.distributed import DistInfo
+from dir_net.engine.runtime import autocast
+from dir_net.errors import ConfigError
+from dir_net.structures import Prediction
+
+Rows = dict[str, np.ndarray]
+M_TO_MM = 1000.0
+
+# Protocols scored when `evaluation.protocols` is empty, by model name.
+DEFAULT_PROTOCOLS = {
+    "dir": ("wrist_scaled", "mcp_scaled", "mcp"),
+    "internet": ("moon",),
+    "simple_baseline2d": ("interhand2d",),
+}
+
+
+def protocols_for(cfg: Any) -> list[str]:
+    return list(cfg.evaluation.protocols) or list(DEFAULT_PROTOCOLS[cfg.model.name])
+
+
+def is_keypoints2d(protocols: list[str]) -> bool:
+    """True for a 2D keypoint protocol (eval.keypoints2d); the config check forbids mixing."""
+    from eval.keypoints2d import KEYPOINT_PROTOCOLS
+
+    return any(p in KEYPOINT_PROTOCOLS for p in protocols)
+
+
+def _numpy(t: torch.Tensor, dtype: Any = np.float32) -> np.ndarray:
+    return t.detach().float().cpu().numpy().astype(dtype) if t.is_floating_point() else t.detach().cpu().numpy()
+
+
+def prediction_rows(pred: Prediction, ids: torch.Tensor) -> Rows:
+    """Interchange prediction fields of one batch (metres -> millimetres)."""
+    rows: Rows = {"ids": ids.cpu().numpy().astype(np.int64), "joints": _numpy(pred.joints) * M_TO_MM}
+    if pred.vertices is not None:
+        rows["verts"] = _numpy(pred.vertices) * M_TO_MM
+    if pred.verts_2d is not None:
+        rows["verts_2d"] = _numpy(pred.verts_2d)
+    if pred.joints_2d is not None:
+        rows["joints_2d"] = _numpy(pred.joints_2d)
+    if pred.hand_prob is not None:
+        rows["hand_prob"] = _numpy(pred.hand_prob)
+    return rows
+
+
+def groundtruth_rows(batch: Mapping[str, torch.Tensor]) -> Rows:
+    """Interchange ground-truth fields of one batch (metres -> millimetres), plus `verts_valid`
+    (N, 2) where the batch says which hands have a MANO fit (see engine.scoring)."""
+    rows: Rows = {
+        "ids": batch["id"].cpu().numpy().astype(np.int64),
+        "joints": _numpy(batch["joints_3d"]) * M_TO_MM,
+        "joint_valid": batch["joint_valid"].cpu().numpy() > 0.5,
+        "hand_type": batch["hand_type"].cpu().numpy().astype(np.int64),
+        "joints_2d": _numpy(batch["joints_2d"]),
+    }
+    if "verts_3d" in batch:
+        rows["verts"] = _numpy(batch["verts_3d"]) * M_TO_MM
+    if "verts_2d" in batch:
+        rows["verts_2d"] = _numpy(batch["verts_2d"])
+    if "mano_valid" in batch and "verts" in rows:
+        rows["verts_valid"] = batch["mano_valid"].cpu().numpy() > 0.5  # (N, 2) hand has a GT mesh
+    return rows
+
+
+class ShardSampler(Sampler[int]):
+    """Indices rank, rank + world, ... padded (with repeats) so every rank has the same count.
+
+    `num_real` is how many leading indices of this rank are not padding.
+    """
+
+    def __init__(self, length: int, rank: int, world_size: int) -> None:
+        self.indices = list(range(rank, length, world_size))
+        self.num_real = len(self.indices)
+        per_rank = math.ceil(length / world_size)
+        filler = self.indices[-1] if self.indices else 0
+        self.indices += [filler] * (per_rank - self.num_real)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def worker_options(num_workers: int, persistent: bool) -> dict[str, Any]:
+    """DataLoader options for worker processes.
+
+    Workers start from a forkserver (a clean interpreter), never by forking the training process:
+    a fork after OpenCV's thread pool, OpenMP or an EGL context was used in the parent can hang
+    the child (seen with cv2.setNumThreads in a forked worker). Persistent workers pay the
+    start-up once per loader.
+    """
+    if not num_workers:
+        return {"num_workers": 0}
+    methods = multiprocessing.get_all_start_methods()
+    return {
+        "num_workers": num_workers,
+        "worker_init_fn": loader_worker_init,
+        "multiprocessing_context": "forkserver" if "forkserver" in methods else None,
+        "persistent_workers": persistent,
+    }
+
+
+def make_eval_loader(dataset: Dataset, batch_size: int, num_workers: int, info: DistInfo,
+                     persistent: bool = False) -> DataLoader:
+    sampler = ShardSampler(len(dataset), info.rank, info.world_size)  # type: ignore[arg-type]
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, pin_memory=info.device.type == "cuda",
+                      **worker_options(num_workers, persistent))
+
+
+def loader_worker_init(worker_id: int) -> None:
+    """One thread for torch and OpenCV per DataLoader worker (the workers are the parallelism)."""
+    from dir_net.data import worker_init_fn
+
+    worker_init_fn(worker_id)
+
+
+def model_faces(model: nn.Module) -> torch.Tensor | None:
+    """(2, F, 3) mesh faces of a model with meshes (`model.faces`, or its MANO layer's), else None."""
+    faces = getattr(model, "faces", None)
+    if faces is None:
+        faces = getattr(getattr(model, "hands", None), "faces", None)
+    return faces
+
+
+def to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
+    out = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    if channels_last and device.type == "cuda":
+        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def batch_rows(model: nn.Module, output: Any, batch: Mapping[str, torch.Tensor],
+               keypoints2d: bool) -> tuple[Rows, Rows]:
+    """(prediction rows, ground-truth rows) of one batch: 3D interchange rows from
+    `model.predict`, or the 2D keypoint rows of `model.eval_rows` (eval.keypoints2d)."""
+    if keypoints2d:
+        eval_rows = getattr(model, "eval_rows", None)
+        if eval_rows is None:
+            raise ConfigError(f"key 'evaluation.protocols': {type(model).__name__} has no 2D keypoint "
+                              "rows (eval_rows); use a 3D protocol")
+        return eval_rows(output, batch)
+    return prediction_rows(model.predict(output, batch), batch["id"]), groundtruth_rows(batch)
+
+
+@torch.no_grad()
+def iterate_rows(model: nn.Module, loader: DataLoader, info: DistInfo, precision: str = "fp32",
+                 channels_last: bool = False, keypoints2d: bool = False) -> Iterator[tuple[Rows, Rows]]:
+    """(prediction rows, ground-truth rows) per batch of every rank, yielded on rank 0 only.
+
+    Padding rows of the ShardSampler are dropped before gathering. Every rank must consume the
+    iterator (the gathers are collective).
+    """
+    was_training = model.training
+    model.eval()
+    remaining = getattr(loader.sampler, "num_real", len(loader.dataset))  # type: ignore[arg-type]
+    try:
+        for batch in loader:
+            batch = to_device(batch, info.device, channels_last)
+            with autocast(info.device, precision):
+                output = model(batch["image"])
+            pred_rows, gt_rows = batch_rows(model, output, batch, keypoints2d)
+            keep = min(remaining, len(batch["id"]))
+            remaining -= keep
+            pair = (_head(pred_rows, keep), _head(gt_rows, keep))
+            for pred_rows, gt_rows in distributed.gather_to_main(pair, info):
+                if len(gt_rows["ids"]):
+                    yield pred_rows, gt_rows
+    finally:
+        model.train(was_training)
+
+
+def _head(rows: Rows, count: int) -> Rows:
+    return {k: v[:count] for k, v in rows.items()}

@@ -1,0 +1,108 @@
+"""Run-wide settings: engine config checks, seeding, determinism, mixed precision."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from typing import Any, ContextManager
+
+import numpy as np
+import torch
+
+from dir_net.config import Config
+from dir_net.errors import ConfigError
+
+# Allowed values of the engine's restricted keys (checked before any work starts).
+ENGINE_CHOICES: dict[str, tuple[Any, ...]] = {
+    "train.device": ("auto", "cuda", "cpu"),
+    "train.precision": ("auto", "fp32", "bf16", "fp16"),
+    "train.optimizer.name": ("adamw", "adam"),
+    "train.schedule.name": ("cosine", "multistep", "constant"),
+    "train.best_mode": ("auto", "min", "max"),
+}
+_POSITIVE = ("train.epochs", "train.batch_size", "train.grad_accum", "evaluation.batch_size")
+_NON_NEGATIVE = (
+    "train.num_workers", "train.log_every", "train.image_every", "train.val_every",
+    "train.checkpoint_every", "train.checkpoint_steps", "train.keep_last", "train.clip_grad_norm",
+    "train.schedule.warmup_epochs",
+)
+
+
+def check_engine_config(cfg: Config) -> None:
+    """Reject engine settings the schema's type check cannot catch, naming the key."""
+    for key, allowed in ENGINE_CHOICES.items():
+        if cfg.get_path(key) not in allowed:
+            raise ConfigError(f"key '{key}' must be one of {list(allowed)}, got {cfg.get_path(key)!r}")
+    for key in _POSITIVE:
+        if cfg.get_path(key) <= 0:
+            raise ConfigError(f"key '{key}' must be positive, got {cfg.get_path(key)!r}")
+    for key in _NON_NEGATIVE:
+        if cfg.get_path(key) < 0:
+            raise ConfigError(f"key '{key}' must be >= 0, got {cfg.get_path(key)!r}")
+    max_steps = cfg.train.max_steps
+    if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps <= 0):
+        raise ConfigError(f"key 'train.max_steps' must be null or a positive integer, got {max_steps!r}")
+    betas = cfg.train.optimizer.betas
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+        raise ConfigError(f"key 'train.optimizer.betas' must be two numbers in [0, 1), got {betas!r}")
+    milestones = cfg.train.schedule.milestones
+    if not all(isinstance(m, (int, float)) for m in milestones):
+        raise ConfigError(f"key 'train.schedule.milestones' must be a list of epochs, got {milestones!r}")
+    _check_protocols(cfg.evaluation.protocols)
+
+
+def _check_protocols(names: list) -> None:
+    from eval.keypoints2d import KEYPOINT_PROTOCOLS
+    from eval.protocols import PROTOCOLS
+
+    known = [*PROTOCOLS, *KEYPOINT_PROTOCOLS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"key 'evaluation.protocols' has unknown protocols {unknown}; choose from {known}")
+    kinds = {n in KEYPOINT_PROTOCOLS for n in names}
+    if len(kinds) > 1 or (True in kinds and len(names) > 1):
+        raise ConfigError(f"key 'evaluation.protocols' is {names}: list 3D protocols {list(PROTOCOLS)}, "
+                          f"or one 2D keypoint protocol {list(KEYPOINT_PROTOCOLS)}, not both")
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    """Seed python, numpy and torch; each rank gets its own streams (seed + rank)."""
+    random.seed(seed + rank)
+    np.random.seed((seed + rank) % 2**32)
+    torch.manual_seed(seed + rank)
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Deterministic kernels (exactly reproducible runs and resumes) at some speed cost."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """`train.precision` -> fp32 | bf16 | fp16 for this device (auto: bf16 > fp16 on GPUs, fp32 on CPU)."""
+    if device.type != "cuda":
+        if setting in ("bf16", "fp16"):
+            raise ConfigError(f"key 'train.precision' is {setting} but training runs on the CPU; use auto or fp32")
+        return "fp32"
+    if setting == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if setting == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("key 'train.precision' is bf16 but this GPU does not support bf16; use auto or fp16")
+    return setting
+
+
+def autocast(device: torch.device, precision: str) -> ContextManager:
+    """Mixed-precision context for forward and loss (no-op in fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """A GradScaler that is active only for fp16."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")

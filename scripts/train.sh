@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Train a model: one process per visible GPU (one CPU process when there is none) via torchrun.
+#
+#   bash scripts/train.sh                                   # quickstart: synthetic data -> train -> eval -> figure
+#   bash scripts/train.sh CONFIG [key=value ...] [--resume [CKPT]]
+#   bash scripts/train.sh CONFIG --nnodes 2 --node_rank 0 --rdzv_endpoint HOST:PORT [--rdzv_id ID] ...
+#
+# torchrun options (--nnodes, --node_rank, --nproc_per_node, --rdzv_*, --master_addr, --master_port,
+# --max_restarts) are passed to torchrun; everything else goes to `dirnet train`.
+# NPROC_PER_NODE overrides the process count; PYTHON picks the interpreter.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python}"
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+
+if [[ $# -eq 0 ]]; then
+  cd "$repo"
+  exec "$python" -m dir_net quickstart --config configs/quickstart.yaml
+fi
+
+launcher=()
+train_args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --nnodes|--node_rank|--node-rank|--nproc_per_node|--nproc-per-node|--rdzv_*|--rdzv-*|--master_addr|--master-addr|--master_port|--master-port|--max_restarts|--max-restarts)
+      if [[ $# -lt 2 ]]; then echo "train.sh: $1 needs a value" >&2; exit 2; fi
+      launcher+=("$1" "$2"); shift 2 ;;
+    --nnodes=*|--node_rank=*|--node-rank=*|--nproc_per_node=*|--nproc-per-node=*|--rdzv_*=*|--rdzv-*=*|--master_addr=*|--master-addr=*|--master_port=*|--master-port=*|--max_restarts=*|--max-restarts=*)
+      launcher+=("$1"); shift ;;
+    *)
+      train_args+=("$1"); shift ;;
+  esac
+done
+
+config="${train_args[0]}"
+rest=("${train_args[@]:1}")
+if [[ "$config" == -* ]]; then
+  echo "train.sh: the first argument must be a config file (configs/*.yaml), got '$config'" >&2
+  exit 2
+fi
+
+nproc="${NPROC_PER_NODE:-$("$python" -c 'import torch; print(max(torch.cuda.device_count(), 1))')}"
+if [[ " ${launcher[*]-} " != *" --nproc"* ]]; then
+  launcher+=(--nproc_per_node "$nproc")
+fi
+if [[ " ${launcher[*]} " != *"--nnodes"* && " ${launcher[*]} " != *"--rdzv"* && " ${launcher[*]} " != *"--master"* ]]; then
+  launcher+=(--standalone)  # one machine: a free rendezvous port, no clash with other jobs
+fi
+
+exec "$python" -m torch.distributed.run "${launcher[@]}" -m dir_net train --config "$config" "${rest[@]}"
