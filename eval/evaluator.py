@@ -103,14 +103,15 @@ class _ProtocolState:
         rr = metrics.relative_root_errors(pred["joints"], gt["joints"], p.root)
         self.mrrpe_sum += float(rr[both].sum())
         self.mrrpe_count += int(both.sum())
+        mesh_hands = hands & gt["verts_valid"] if "verts_valid" in gt else hands  # (N, 2)
         if "verts" in pred and "verts" in gt:
             pred_v = metrics.root_relative(pred["verts"], pred["joints"], p.root, scale)
             gt_v = metrics.root_relative(gt["verts"], gt["joints"], p.root)
             vert_err = metrics.point_errors(pred_v, gt_v)
-            self.verts.add(vert_err, np.broadcast_to(hands[:, :, None], vert_err.shape))
+            self.verts.add(vert_err, np.broadcast_to(mesh_hands[:, :, None], vert_err.shape))
         if "verts_2d" in pred and "verts_2d" in gt:
             err_2d = metrics.point_errors(pred["verts_2d"], gt["verts_2d"])  # (N, 2, V) px
-            self.miaa.add(err_2d, np.broadcast_to(hands[:, :, None], err_2d.shape))
+            self.miaa.add(err_2d, np.broadcast_to(mesh_hands[:, :, None], err_2d.shape))
 
     def compute(self) -> dict[str, float | None]:
         avg = self.protocol.averaging
@@ -134,7 +135,8 @@ class Evaluator:
 
     Batches are dicts with the interchange fields (numpy arrays or CPU tensors, millimetres):
     `pred` needs 'joints' and may have 'verts', 'verts_2d', 'joints_2d', 'hand_prob', 'faces';
-    `gt` needs 'joints' and may have those (no 'hand_prob') plus 'joint_valid', 'hand_type'.
+    `gt` needs 'joints' and may have those (no 'hand_prob') plus 'joint_valid', 'hand_type' and
+    'verts_valid' (N, 2): hands with a ground-truth mesh (MPVPE and MIAA count only those).
     Rows correspond by position; when both carry 'ids' they must be equal. Every batch must
     carry the same fields.
     """

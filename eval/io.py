@@ -32,11 +32,12 @@ _ROW_SHAPES: dict[str, tuple[int | str, ...]] = {
     "joints_2d": (2, NUM_JOINTS, 2),
     "hand_prob": (2,),
     "joint_valid": (2, NUM_JOINTS),
+    "verts_valid": (2,),
     "hand_type": (),
 }
 _ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "pred": ("ids", "joints", "verts", "verts_2d", "joints_2d", "hand_prob"),
-    "gt": ("ids", "joints", "verts", "verts_2d", "joints_2d", "joint_valid", "hand_type"),
+    "gt": ("ids", "joints", "verts", "verts_2d", "joints_2d", "joint_valid", "verts_valid", "hand_type"),
 }
 _FLOAT_FIELDS = ("joints", "verts", "verts_2d", "joints_2d", "hand_prob")
 
@@ -121,9 +122,9 @@ def _check_field(field: str, array: np.ndarray, num_rows: int, source: str) -> n
         if not np.issubdtype(array.dtype, np.integer):
             raise InputError(f"{source}: field '{field}' must hold integers, got {array.dtype}")
         return array.astype(np.int64)
-    if field == "joint_valid":
+    if field in ("joint_valid", "verts_valid"):
         if array.dtype != np.bool_ and not np.isin(array, (0, 1)).all():
-            raise InputError(f"{source}: field 'joint_valid' must hold booleans or 0/1")
+            raise InputError(f"{source}: field '{field}' must hold booleans or 0/1")
         return array.astype(bool)
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise InputError(f"{source}: field '{field}' must hold real numbers, got {array.dtype}")

@@ -113,15 +113,6 @@ def test_resume_continues_the_learning_rate_schedule(tmp_path):
     assert full[4] > full[8] > full[STEPS]  # ... then cosine decay
 
 
-def _dataset_seeds_augmentation_per_sample() -> bool:
-    from dir_net.data.dataset import InterHandDataset
-
-    return hasattr(InterHandDataset, "get_sample")
-
-
-@pytest.mark.xfail(not _dataset_seeds_augmentation_per_sample(), strict=True,
-                   reason="InterHandDataset draws augmentation from a per-process generator; exact resume "
-                          "needs its get_sample(index, rng) (see engine.distributed.SeededDataset)")
 def test_resume_is_exact_on_the_synthetic_dataset_with_augmentation(tmp_path):
     from dir_net.data.synth import generate
 

@@ -331,3 +331,22 @@ def test_degenerate_prediction_under_scaled_protocol_is_an_error():
     with pytest.raises(InputError, match="wrist and middle MCP coincide"):
         score(pred, gt, "wrist_scaled")
     assert "mpjpe" in score(pred, gt, "mcp")
+
+
+def test_verts_valid_excludes_hands_without_a_ground_truth_mesh():
+    """MPVPE counts only hands with verts_valid; joints metrics still count every hand."""
+    from eval import score
+
+    joints = np.zeros((1, 2, 21, 3))
+    joints[..., 0] = np.arange(21) * 10.0  # a 10 mm-spaced chain, in mm
+    joints[:, 1] += 200.0
+    verts = np.repeat(joints[:, :, :1], 4, axis=2) + np.arange(4)[None, None, :, None] * 5.0
+    pred = {"ids": np.array([7]), "joints": joints.copy(), "verts": verts.copy()}
+    pred["verts"][:, 0] += [3.0, 4.0, 0.0]  # right hand: every vertex off by (3, 4, 0) -> 5 mm
+    gt = {"ids": np.array([7]), "joints": joints, "verts": verts.copy(), "hand_type": np.array([2])}
+    gt["verts"][:, 1] = 0.0  # left hand: no GT mesh, zero-filled
+    with_mask = score(pred, {**gt, "verts_valid": np.array([[True, False]])}, "mcp")
+    assert with_mask["mpvpe"] == pytest.approx(5.0)
+    assert with_mask["mpjpe"] == pytest.approx(0.0)
+    without_mask = score(pred, gt, "mcp")
+    assert without_mask["mpvpe"] > 50.0  # the zero-filled hand would dominate

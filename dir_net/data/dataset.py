@@ -55,7 +55,11 @@ class InterHandDataset(torch.utils.data.Dataset):
         return read_record(self.index, int(self.rows[i]), self.pipeline.needs_mano, self.aux_dir)
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        rng = self.rng()
+        return self.get_sample(i, self.rng())
+
+    def get_sample(self, i: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Sample `i` with augmentation drawn from `rng` (the trainer passes a generator seeded
+        per (epoch, index), which makes a resumed run see exactly the same samples)."""
         j = i
         for _ in range(MAX_CONSECUTIVE_BAD):
             try:

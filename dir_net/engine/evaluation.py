@@ -24,7 +24,6 @@ import numpy as np
 from dir_net.config import Config, load_config
 from dir_net.engine import checkpoint as ckpt_lib
 from dir_net.engine import distributed, inference, runtime
-from dir_net.engine.scoring import make_evaluator
 from dir_net.engine.trainer import (
     DatasetFactory, ModelFactory, _default_dataset_factory, _default_model_factory, apply_model_pipeline,
 )
@@ -92,7 +91,7 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, split: str, out_dir
     model.to(info.device)
     protocols = inference.protocols_for(cfg)
     keypoints2d = inference.is_keypoints2d(protocols)
-    evaluator = make_evaluator(protocols, iv=cfg.evaluation.iv)
+    evaluator = inference.make_evaluator(protocols, iv=cfg.evaluation.iv)
     faces = None if keypoints2d else inference.model_faces(model)
     faces_np = None if faces is None else faces.detach().cpu().numpy().astype(np.int64)
     loader = inference.make_eval_loader(dataset, cfg.evaluation.batch_size, cfg.train.num_workers, info)

@@ -46,6 +46,17 @@ def is_keypoints2d(protocols: list[str]) -> bool:
     return any(p in KEYPOINT_PROTOCOLS for p in protocols)
 
 
+def make_evaluator(protocols: list[str], iv: bool = False) -> Any:
+    """eval.Evaluator for 3D protocols, eval's Keypoints2DEvaluator for a 2D keypoint protocol."""
+    if is_keypoints2d(protocols):
+        from eval.keypoints2d import Keypoints2DEvaluator
+
+        return Keypoints2DEvaluator(protocols[0])
+    from eval import Evaluator
+
+    return Evaluator(protocols, iv=iv)
+
+
 def _numpy(t: torch.Tensor, dtype: Any = np.float32) -> np.ndarray:
     return t.detach().float().cpu().numpy().astype(dtype) if t.is_floating_point() else t.detach().cpu().numpy()
 
@@ -65,8 +76,8 @@ def prediction_rows(pred: Prediction, ids: torch.Tensor) -> Rows:
 
 
 def groundtruth_rows(batch: Mapping[str, torch.Tensor]) -> Rows:
-    """Interchange ground-truth fields of one batch (metres -> millimetres), plus `verts_valid`
-    (N, 2) where the batch says which hands have a MANO fit (see engine.scoring)."""
+    """Interchange ground-truth fields of one batch (metres -> millimetres); `verts_valid` (N, 2)
+    marks the hands with a MANO fit (the others' zero-filled meshes are not scored)."""
     rows: Rows = {
         "ids": batch["id"].cpu().numpy().astype(np.int64),
         "joints": _numpy(batch["joints_3d"]) * M_TO_MM,

@@ -449,8 +449,6 @@ class Trainer:
 
     def validate(self) -> dict[str, dict[str, float]]:
         """Metrics of the current model on the validation split, on every rank."""
-        from dir_net.engine.scoring import make_evaluator
-
         distributed.broadcast_buffers(self.model, self.info)
         if self._val_loader is None:
             self._val_loader = inference.make_eval_loader(self.val_set, self.cfg.evaluation.batch_size,
@@ -458,7 +456,7 @@ class Trainer:
         loader = self._val_loader
         protocols = inference.protocols_for(self.cfg)
         keypoints2d = inference.is_keypoints2d(protocols)
-        evaluator = make_evaluator(protocols, iv=self.cfg.evaluation.iv)
+        evaluator = inference.make_evaluator(protocols, iv=self.cfg.evaluation.iv)
         faces = inference.model_faces(self.model) if self.cfg.evaluation.iv and not keypoints2d else None
         for pred_rows, gt_rows in inference.iterate_rows(self.model, loader, self.info, self.precision,
                                                          self.tcfg.channels_last, keypoints2d):
