@@ -136,3 +136,18 @@ def test_cli_missing_dataset_fails_before_creating_the_run_dir(tmp_path, capsys)
     assert code == 2
     assert "nowhere: data root not found" in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
+
+
+def test_exponent_floats_without_a_dot_parse_as_floats(tmp_path):
+    """YAML 1.1 reads `1e-4` as a string; the config loader reads it as the float researchers mean."""
+    cfg = load_config(None, ["train.optimizer.lr=1e-4"])
+    assert cfg.train.optimizer.lr == pytest.approx(1e-4) and isinstance(cfg.train.optimizer.lr, float)
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  optimizer:\n    lr: 5E-4\n")
+    assert load_config(path).train.optimizer.lr == pytest.approx(5e-4)
+    assert load_config(None, ["experiment.name=1e5x"]).experiment.name == "1e5x"  # not a number
+
+
+def test_engine_choices_are_checked_at_load_time():
+    with pytest.raises(ConfigError, match="train.precision"):
+        load_config(None, ["train.precision=fp64"])

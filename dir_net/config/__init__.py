@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,7 +29,26 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "model.dir.stages": (1, 2, 3),
     "model.dir.projection": ("none", "single_plane", "multi_plane_heatmap", "mfp"),
     "model.internet.decode": ("argmax", "soft_argmax"),
+    "data.fps": (5, 30),
+    "data.annot_subset": ("all", "human", "machine"),
+    "data.hand_types": ("all", "interacting", "single"),
+    "train.device": ("auto", "cuda", "cpu"),
+    "train.precision": ("auto", "fp32", "bf16", "fp16"),
+    "train.optimizer.name": ("adamw", "adam"),
+    "train.schedule.name": ("cosine", "multistep", "constant"),
+    "train.best_mode": ("auto", "min", "max"),
 }
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class Config(dict):
@@ -66,7 +86,7 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
@@ -132,7 +152,7 @@ def parse_overrides(items: Iterable[str]) -> dict:
             raise ConfigError(f"override '{item}': expected key=value, e.g. train.epochs=5")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = yaml.load(raw, Loader=_Loader) if raw != "" else None
         except yaml.YAMLError:
             value = raw
         node = nested

@@ -14,13 +14,6 @@ from dir_net.config import Config
 from dir_net.errors import ConfigError
 
 # Allowed values of the engine's restricted keys (checked before any work starts).
-ENGINE_CHOICES: dict[str, tuple[Any, ...]] = {
-    "train.device": ("auto", "cuda", "cpu"),
-    "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "train.optimizer.name": ("adamw", "adam"),
-    "train.schedule.name": ("cosine", "multistep", "constant"),
-    "train.best_mode": ("auto", "min", "max"),
-}
 _POSITIVE = ("train.epochs", "train.batch_size", "train.grad_accum", "evaluation.batch_size")
 _NON_NEGATIVE = (
     "train.num_workers", "train.log_every", "train.image_every", "train.val_every",
@@ -31,9 +24,6 @@ _NON_NEGATIVE = (
 
 def check_engine_config(cfg: Config) -> None:
     """Reject engine settings the schema's type check cannot catch, naming the key."""
-    for key, allowed in ENGINE_CHOICES.items():
-        if cfg.get_path(key) not in allowed:
-            raise ConfigError(f"key '{key}' must be one of {list(allowed)}, got {cfg.get_path(key)!r}")
     for key in _POSITIVE:
         if cfg.get_path(key) <= 0:
             raise ConfigError(f"key '{key}' must be positive, got {cfg.get_path(key)!r}")
