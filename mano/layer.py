@@ -64,16 +64,27 @@ def load_hands(model_dir: str | os.PathLike | None = None, tips: str | tuple[int
                     flat_hand_mean=flat_hand_mean, source=source)
 
 
+_synthetic_warned = False
+
+
+def _warn_synthetic_once() -> None:
+    """One log line per process says the synthetic hand is in use and how to use real MANO."""
+    global _synthetic_warned
+    if not _synthetic_warned:
+        _synthetic_warned = True
+        logger.warning(
+            "using the SYNTHETIC MANO-format hand, not the real MANO model; to use MANO, "
+            "set %s (or pass model_dir) to a folder with MANO_RIGHT/MANO_LEFT .pkl from "
+            "https://mano.is.tue.mpg.de (or .npz from `python -m mano convert`)", ENV_VAR)
+
+
 def _load_arrays(model_dir: str | os.PathLike | None) -> tuple[dict[str, dict[str, Any]], str]:
     if model_dir is None:
         model_dir = os.environ.get(ENV_VAR) or None
     if model_dir is None or str(model_dir) == SYNTHETIC:
         from .synthetic import synthetic_arrays
 
-        logger.warning(
-            "mano: using the SYNTHETIC MANO-format hand, not the real MANO model; to use MANO, "
-            "set %s (or pass model_dir) to a folder with MANO_RIGHT/MANO_LEFT .pkl from "
-            "https://mano.is.tue.mpg.de (or .npz from `python -m mano convert`)", ENV_VAR)
+        _warn_synthetic_once()
         return {side: synthetic_arrays(side) for side in SIDES}, SYNTHETIC
     folder = Path(model_dir)
     arrays = {}
