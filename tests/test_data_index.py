@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -16,12 +15,11 @@ from dir_net.data.jsonstream import iter_items
 from dir_net.data.layout import locate_split, sample_files
 from dir_net.data.subsets import select_rows
 from dir_net.errors import DataError
+from real_samples import SAMPLES, needs_samples
 
 # The four real samples (mmpose test data) live in the shared folder beside the checkout.
-DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "interhand26m_samples"
-SAMPLES = Path(os.environ.get("DIRNET_IH26M_SAMPLES", DEFAULT_SAMPLES))
 PREFIX = "test_interhand2.6m"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="real InterHand2.6M samples not available")
+pytestmark = needs_samples
 
 
 @pytest.fixture()

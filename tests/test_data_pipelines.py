@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,10 +13,9 @@ from dir_net.config import load_config
 from dir_net.data import build_dataset, open_index, sample_files
 from dir_net.errors import ConfigError
 from mano.joints import hands_to_interhand
+from real_samples import SAMPLES, needs_samples
 
-DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "interhand26m_samples"
-SAMPLES = Path(os.environ.get("DIRNET_IH26M_SAMPLES", DEFAULT_SAMPLES))
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="real InterHand2.6M samples not available")
+pytestmark = needs_samples
 
 COMMON = {"image": ((3, 256, 256), torch.float32), "id": ((), torch.int64), "hand_type": ((), torch.int64),
           "hand_type_valid": ((), torch.float32), "joints_3d": ((2, 21, 3), torch.float32),

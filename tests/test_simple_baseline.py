@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from dir_net.errors import DataError
 from dir_net.models.heatmap import apply_affine
 from dir_net.models.simple_baseline import SimpleBaseline2D, SimpleBaseline2DOutput
 from eval.keypoints2d import evaluate_keypoints2d
+from real_samples import SAMPLES, needs_samples
 
 TINY = ["model.name=simple_baseline2d", "model.backbone.width=8", "model.simple_baseline2d.deconv_channels=32"]
-SAMPLES = Path(os.environ.get("DIRNET_IH26M_SAMPLES",
-                              Path(__file__).resolve().parents[2] / "shared" / "data" / "interhand26m_samples"))
 
 
 @pytest.fixture()
@@ -144,7 +142,6 @@ def test_predict_and_eval_rows() -> None:
 
 # --- the per-hand sample pipeline ---------------------------------------------------------------
 
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="real InterHand2.6M samples not available")
 
 
 def hand_dataset(tmp_path: Path, train: bool):
