@@ -11,6 +11,7 @@ from typing import Sequence
 
 from dir_net import __version__, commands
 from dir_net.errors import DirNetError
+from mano.convert import ModelFileError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except DirNetError as exc:
+    except (DirNetError, ModelFileError) as exc:  # bad user input: one line, exit 2
         print(f"dirnet: error: {exc}", file=sys.stderr)
         return 2
 

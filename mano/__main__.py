@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "convert":
+            if args.dst.is_dir():
+                raise ModelFileError(f"{args.dst}: is a folder; give the output file, e.g. {args.dst / 'MANO_RIGHT.npz'}")
             side = convert(args.src, args.dst, args.side)
             print(f"wrote {args.dst} ({side} hand)")
         elif args.command == "synth":
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {path}")
         else:
             _info(args.path)
-    except (ModelFileError, FileNotFoundError) as exc:
+    except (ModelFileError, OSError) as exc:  # OSError: unreadable / unwritable paths
         print(f"mano: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

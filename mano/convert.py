@@ -42,6 +42,10 @@ class ModelFileError(ValueError):
     """A model file that cannot be read or is not a valid MANO model; the message names the file."""
 
 
+class ModelNotFoundError(ModelFileError, FileNotFoundError):
+    """The MANO model folder or file does not exist; the message says where it looked."""
+
+
 # ----------------------------------------------------------------------------------------------
 # chumpy-free pickle reading
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .convert import MODEL_KEYS, NUM_BETAS, NUM_POSE, SIDES, load_model_arrays
+from .convert import MODEL_KEYS, NUM_BETAS, NUM_POSE, SIDES, ModelFileError, ModelNotFoundError, load_model_arrays
 from .geometry import signed_volume
 from .joints import MANO_PARENTS, MANO_TO_WRIST_FIRST, tip_vertices
 from .rotations import axis_angle_to_matrix, to_matrix
@@ -92,20 +92,20 @@ def _load_arrays(model_dir: str | os.PathLike | None) -> tuple[dict[str, dict[st
         path = _model_file(folder, side)
         arrays[side] = load_model_arrays(path)
         if arrays[side]["side"] != side:
-            raise ValueError(f"{path}: holds a {arrays[side]['side']} hand, expected the {side} one")
+            raise ModelFileError(f"{path}: holds a {arrays[side]['side']} hand, expected the {side} one")
     return arrays, str(folder)
 
 
 def _model_file(folder: Path, side: str) -> Path:
     if not folder.is_dir():
-        raise FileNotFoundError(f"MANO model folder {folder} does not exist (from model_dir or "
+        raise ModelNotFoundError(f"MANO model folder {folder} does not exist (from model_dir or "
                                 f"{ENV_VAR}); point it at the folder holding MANO_RIGHT/MANO_LEFT")
     stem = f"MANO_{side.upper()}"
     candidates = [d / f"{stem}{ext}" for d in (folder, folder / "mano") for ext in (".npz", ".pkl")]
     for path in candidates:
         if path.is_file():
             return path
-    raise FileNotFoundError(
+    raise ModelNotFoundError(
         f"{folder}: no {stem}.npz or {stem}.pkl (also looked in {folder / 'mano'}); download MANO "
         "from https://mano.is.tue.mpg.de and put MANO_RIGHT.pkl / MANO_LEFT.pkl there")
 
