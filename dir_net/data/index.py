@@ -473,6 +473,11 @@ def index_dir_for(files: SplitFiles, cache_dir: str | Path | None = None) -> Pat
     return root / "index" / index_key(files)
 
 
+def aux_dir_for(index_dir: Path) -> Path:
+    """Prepared seg/dense maps live beside the index: {cache}/aux/{index key}/."""
+    return index_dir.parent.parent / "aux" / index_dir.name
+
+
 def index_is_current(directory: Path, files: SplitFiles) -> bool:
     meta_path = directory / "meta.json"
     if not meta_path.is_file():
@@ -493,6 +498,10 @@ def open_index(files: SplitFiles, cache_dir: str | Path | None = None, rebuild: 
         if rebuild or not index_is_current(directory, files):
             log.info("building the %s index from %s into %s", files.split, files.data, directory)
             build_index(files, directory)
+            stale_aux = aux_dir_for(directory)
+            if stale_aux.is_dir():  # maps rendered from the previous annotations
+                log.info("removing seg/dense maps of the previous index: %s", stale_aux)
+                shutil.rmtree(stale_aux)
     return InterHandIndex(directory)
 
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from dir_net.data.camera import Camera
-from dir_net.data.index import InterHandIndex
+from dir_net.data.index import InterHandIndex, aux_dir_for
 from mano.joints import interhand_to_hands
 
 
@@ -43,11 +43,6 @@ def load_image(path: Path) -> np.ndarray:
     if image is None:
         raise BadImage(f"{path}: image unreadable (corrupt or not an image)")
     return image
-
-
-def aux_dir_for(index_dir: Path) -> Path:
-    """Prepared seg/dense maps live beside the index: {cache}/aux/{index key}/."""
-    return index_dir.parent.parent / "aux" / index_dir.name
 
 
 def aux_path(aux_dir: Path, ann_id: int) -> Path:

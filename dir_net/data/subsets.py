@@ -39,7 +39,10 @@ def mano_complete(index: InterHandIndex) -> np.ndarray:
     if not index.meta["has_mano"]:
         return np.zeros(n, bool)
     mrow = np.asarray(index.col("mano_row"))
-    present = np.asarray(index.col("mano_present"))[np.maximum(mrow, 0)] > 0  # (N, 2)
+    table = np.asarray(index.col("mano_present"))  # (M, 2) per MANO frame
+    if len(table) == 0:  # a MANO file with no frame of this split
+        return np.zeros(n, bool)
+    present = table[np.maximum(mrow, 0)] > 0  # (N, 2)
     ht = np.asarray(index.col("hand_type"))
     need = np.stack([(ht == 0) | (ht == 2), (ht == 1) | (ht == 2)], 1)
     return (mrow >= 0) & (ht >= 0) & ~(need & ~present).any(1)

@@ -27,6 +27,7 @@ import numpy as np
 
 from dir_net.data.camera import aa_to_matrix, matrix_to_aa
 from dir_net.data.layout import SPLITS, check_split
+from dir_net.errors import DataError
 from dir_net.utils.io import write_bytes, write_text
 from mano.joints import hands_to_interhand
 
@@ -338,13 +339,18 @@ def _render_split(out: Path, split: str, frames: list[SynthFrame], rigs: dict[in
     return images, annotations
 
 
+COMPLETE_MARKER = "dirnet_synth.json"  # written last by `generate`, with the counts per split
+
+
 def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS, cameras: int = 4,
              missing_mano: float = 0.03, model_dir: str | None = None) -> dict[str, Any]:
     """Write a synthetic InterHand2.6M v1.0 dataset under `out`; returns counts per split."""
     import mano
 
     if frames < 1 or cameras < 1:
-        raise ValueError(f"frames and cameras must be >= 1, got {frames} and {cameras}")
+        raise DataError(f"--frames and --cameras must be >= 1, got {frames} and {cameras}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise DataError(f"{out}: exists and is not a folder; give a folder for the dataset")
     for split in splits:
         check_split(split)
     hands = mano.load_hands(model_dir, tips="interhand").eval()
@@ -366,4 +372,10 @@ def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[
         summary[split] = {"frames": len(split_frames), "images": len(images), "captures": len(rigs),
                           "interacting": int(sum(f.hand_type == 2 for f in split_frames))}
         log.info("synth %s: %d frames x %d cameras -> %s", split, len(split_frames), cameras, ann_dir)
+    write_text(out / COMPLETE_MARKER, json.dumps(summary, indent=2))  # last: the dataset is whole
     return summary
+
+
+def is_complete(root: str | Path) -> bool:
+    """True when `generate` finished writing the dataset at `root` (not interrupted)."""
+    return (Path(root) / COMPLETE_MARKER).is_file()
