@@ -151,3 +151,10 @@ def test_exponent_floats_without_a_dot_parse_as_floats(tmp_path):
 def test_engine_choices_are_checked_at_load_time():
     with pytest.raises(ConfigError, match="train.precision"):
         load_config(None, ["train.precision=fp64"])
+
+
+def test_duplicate_keys_are_rejected(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("train:\n  epochs: 3\n  epochs: 4\n")
+    with pytest.raises(ConfigError, match="duplicate key 'epochs'"):
+        load_config(path)

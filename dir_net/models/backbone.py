@@ -125,7 +125,8 @@ class ResNet50(nn.Module):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error here
-            raise DirNetError(f"model.backbone.weights: cannot read {path}: {exc}") from None
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DirNetError(f"model.backbone.weights: cannot read {path}: {first_line}") from None
         if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
             state = state["state_dict"]
         if not isinstance(state, Mapping):
