@@ -172,6 +172,28 @@ def test_one_sample_per_valid_hand(tmp_path: Path) -> None:
 
 
 @needs_samples
+def test_a_hand_with_an_invalid_wrist_is_not_a_sample(tmp_path: Path) -> None:
+    """As the official loaders do: joint validity is multiplied by the wrist's validity."""
+    import json
+    import shutil
+
+    from dir_net.data import build_dataset
+    from dir_net.data.layout import sample_files
+
+    copy = tmp_path / "samples"
+    shutil.copytree(SAMPLES, copy)
+    data_path = copy / "test_interhand2.6m_data.json"
+    data = json.loads(data_path.read_text())
+    ann = next(a for a in data["annotations"] if a["id"] == 286291)
+    ann["joint_valid"][20] = [0]  # right wrist (InterHand order)
+    data_path.write_text(json.dumps(data))
+    cfg = load_config(None, ["data.pipeline=hand2d", f"data.cache_dir={tmp_path / 'cache'}"])
+    ds = build_dataset(cfg, "test", False, sample_files(copy))
+    pairs = {(int(ds[i]["id"]), int(ds[i]["hand"])) for i in range(len(ds))}
+    assert (286291, 0) not in pairs and (286291, 1) in pairs
+
+
+@needs_samples
 def test_flip_keeps_the_hand_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds = hand_dataset(tmp_path, train=True)
     pipe = ds.pipeline

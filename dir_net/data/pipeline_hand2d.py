@@ -36,7 +36,9 @@ from dir_net.data.pipelines import Augment, Pipeline, register_pipeline
 from dir_net.data.reader import Record
 from dir_net.data.transforms import box_of_points, box_of_xywh
 from dir_net.errors import DataError
-from mano.joints import NUM_JOINTS
+from mano.joints import INTERHAND_ROOTS, NUM_JOINTS, WRIST
+
+INTERHAND_WRIST = INTERHAND_ROOTS[0]  # 20: the wrist of one hand in InterHand2.6M order
 
 MIN_BOX_PX = 1.0  # a degenerate joint box (all joints on one point) still gets a crop
 
@@ -48,13 +50,16 @@ class HandRecord(Record):
 
 def hand_samples(index: InterHandIndex, rows: np.ndarray, min_valid: int) -> tuple[np.ndarray, np.ndarray]:
     """(sample rows (M,), hands (M,)): every (row, hand) whose hand has >= min_valid valid joints
-    (data.json joint_valid x joint_3d validity, as the reader computes it), in row order."""
+    (data.json joint_valid x joint_3d validity, as the reader computes it; a hand whose wrist is
+    invalid has no valid joint, as in the official InterHand2.6M and mmpose loaders), in row order."""
     rows = np.asarray(rows)
     frame = np.asarray(index.col("frame_row"))[rows]
     valid = np.asarray(index.col("joint_valid"))[rows].astype(bool)  # (n, 42) InterHand order
     valid &= np.asarray(index.col("frame_valid"))[np.maximum(frame, 0)].astype(bool)
     valid &= (frame >= 0)[:, None]
-    counts = valid.reshape(len(rows), 2, NUM_JOINTS).sum(-1)  # (n, 2) right, left
+    valid = valid.reshape(len(rows), 2, NUM_JOINTS)  # (n, 2, 21) right, left; InterHand order
+    valid &= valid[:, :, INTERHAND_WRIST : INTERHAND_WRIST + 1]
+    counts = valid.sum(-1)  # (n, 2)
     r, hands = np.nonzero(counts >= min_valid)
     return rows[r], hands.astype(np.int64)
 
@@ -89,7 +94,8 @@ class Hand2DPipeline(Pipeline):
 
     def sample(self, record: Record, hand: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         joints_cam = record.joints_cam[hand]  # (21, 3) metres
-        valid = (record.joint_valid[hand] > 0) & (joints_cam[:, 2] > 1e-6)
+        valid = (record.joint_valid[hand] > 0) & (joints_cam[:, 2] > 1e-6)  # wrist-first
+        valid &= valid[WRIST]  # an invalid wrist invalidates the hand (see hand_samples)
         kp_image = np.zeros((NUM_JOINTS, 2))
         kp_image[valid] = record.camera.project(joints_cam[valid])
         if valid.any():
