@@ -13,6 +13,7 @@ from dir_net.config import load_config
 from dir_net.render.export import load_mesh
 from dir_net.render.predictions import fit_translation
 from dir_net.render.renderer import Renderer, RenderUnavailableError
+from gl import no_gl
 
 SIZE = 96  # --size: side of every figure column, px
 TITLE = 16  # figures.title_strip height for columns narrower than 160 px
@@ -24,7 +25,7 @@ def opengl():
     try:
         Renderer(8, 8).close()
     except RenderUnavailableError as exc:  # only when EGL / OpenGL is genuinely missing
-        pytest.skip(f"no OpenGL context for rendering: {exc}")
+        no_gl(exc)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from dir_net.render.demo import crop_image, image_camera, predict, read_image
 from dir_net.render.export import load_mesh
 from dir_net.render.renderer import Renderer, RenderUnavailableError
 from dir_net.utils.io import torch_save
+from gl import no_gl
 
 SMALL = ["model.backbone.width=8", "model.dir.width=32", "model.dir.joint_dim=32", "model.dir.plane_dim=8",
          "model.dir.regressor_hidden=64", "data.image_size=128"]
@@ -39,7 +40,7 @@ def test_demo_without_checkpoint_writes_everything_and_says_untrained(image_path
     try:
         Renderer(8, 8).close()
     except RenderUnavailableError as exc:
-        pytest.skip(f"no OpenGL context for rendering: {exc}")
+        no_gl(exc)
     with caplog.at_level(logging.WARNING):
         assert _demo(image_path, tmp_path) == 0
     assert any(r.levelno == logging.WARNING and "untrained" in r.getMessage() for r in caplog.records)
@@ -113,7 +114,7 @@ def test_demo_with_checkpoint_uses_its_config_and_weights(image_path, tmp_path):
     try:
         assert cli.main(argv) == 0
     except RenderUnavailableError as exc:
-        pytest.skip(f"no OpenGL context for rendering: {exc}")
+        no_gl(exc)
     record = json.loads((out / "mano_params.json").read_text())
     assert record["untrained"] is False and record["weights"] == str(checkpoint)
     crop = crop_image(read_image(image_path), np.array([60.0, 40.0, 100.0, 120.0]), 128, cfg.data.dir.crop_ratio)

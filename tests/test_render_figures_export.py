@@ -17,6 +17,7 @@ from dir_net.render.renderer import (
     RenderUnavailableError,
     hand_meshes,
 )
+from gl import no_gl
 
 SIZE = 64
 CAM = PinholeCamera(80.0, 80.0, 31.5, 31.5)
@@ -27,7 +28,7 @@ def renderer():
     try:
         r = Renderer(SIZE, SIZE)
     except RenderUnavailableError as e:  # only when EGL / OpenGL is genuinely missing
-        pytest.skip(f"no OpenGL context for rendering: {e}")
+        no_gl(e)
     yield r
     r.close()
 

@@ -14,6 +14,7 @@ from dir_net.render.renderer import (
     RenderUnavailableError,
     segmentation_and_dense,
 )
+from gl import no_gl
 
 SIZE = 128
 CAM = PinholeCamera(100.0, 100.0, 63.5, 63.5)
@@ -34,7 +35,7 @@ def renderer():
     try:
         r = Renderer(SIZE, SIZE)
     except RenderUnavailableError as e:  # only when EGL / OpenGL is genuinely missing
-        pytest.skip(f"no OpenGL context for rendering: {e}")
+        no_gl(e)
     yield r
     r.close()
 

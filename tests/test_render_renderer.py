@@ -23,6 +23,7 @@ from dir_net.render.renderer import (
     segmentation_and_dense,
     weak_perspective_meshes,
 )
+from gl import no_gl
 
 SIZE = 128
 CAM = PinholeCamera(150.0, 150.0, 63.5, 63.5)
@@ -33,7 +34,7 @@ def renderer():
     try:
         r = Renderer(SIZE, SIZE)
     except RenderUnavailableError as e:  # only when EGL / OpenGL is genuinely missing
-        pytest.skip(f"no OpenGL context for rendering: {e}")
+        no_gl(e)
     yield r
     r.close()
 
@@ -115,7 +116,7 @@ def test_overlay_resizes_to_the_image():
     try:
         r = Renderer(32, 32)
     except RenderUnavailableError as e:
-        pytest.skip(f"no OpenGL context for rendering: {e}")
+        no_gl(e)
     with r:
         image = np.full((60, 90, 3), 128, np.uint8)
         cam = PinholeCamera(100.0, 100.0, 44.5, 29.5)
