@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="protocol name, or 'all' for every protocol side by side")
     score.add_argument("--json", help="also write {protocol: {metric: value}} to this file")
     score.add_argument("--drop-invalid", action="store_true",
-                       help="exclude rows with NaN/inf (reported) instead of failing")
+                       help="exclude rows with NaN/inf and ground-truth ids without a prediction "
+                            "(both reported) instead of failing")
     score.add_argument("--no-iv", action="store_true",
                        help="skip the interpenetration volume (the slowest metric)")
     score.set_defaults(func=_guarded(run_score))
@@ -83,7 +84,8 @@ def _guarded(command: Callable[[argparse.Namespace], int]
 
 
 def load_pair(pred_path: str, gt_path: str, drop_invalid: bool) -> tuple[Arrays, Arrays]:
-    """Load both files, optionally drop rows with NaN/inf, match rows by id; notes to stderr."""
+    """Load both files, match rows by id; notes to stderr. With `drop_invalid`, ids with NaN/inf
+    and ground-truth ids without a prediction are left out (reported) instead of failing."""
     pred = load_npz(pred_path, "pred", check_finite=not drop_invalid)
     gt = load_npz(gt_path, "gt", check_finite=not drop_invalid)
     if drop_invalid:
@@ -94,10 +96,25 @@ def load_pair(pred_path: str, gt_path: str, drop_invalid: bool) -> tuple[Arrays,
                   f"({shown}{', ...' if len(bad_ids) > 10 else ''})", file=sys.stderr)
             pred = select_rows(pred, ~np.isin(pred["ids"], bad_ids))
             gt = select_rows(gt, ~np.isin(gt["ids"], bad_ids))
+        gt = _drop_unpredicted(pred, gt, gt_path)
     pred, notes = match_rows(pred, gt, pred_path, gt_path)
     for note in notes:
         print(f"eval: note: {note}", file=sys.stderr)
     return pred, gt
+
+
+def _drop_unpredicted(pred: Arrays, gt: Arrays, gt_path: str) -> Arrays:
+    """--drop-invalid: ground-truth rows whose id has no prediction are dropped (reported)."""
+    missing = ~np.isin(gt["ids"], pred["ids"])
+    if not missing.any():
+        return gt
+    if missing.all():
+        raise InputError(f"{gt_path}: no ground-truth id has a prediction; nothing to score")
+    ids = gt["ids"][missing]
+    shown = ", ".join(str(i) for i in ids[:10].tolist())
+    print(f"eval: dropped {len(ids)} of {len(gt['ids'])} ground-truth ids in {gt_path} that have no "
+          f"prediction ({shown}{', ...' if len(ids) > 10 else ''})", file=sys.stderr)
+    return select_rows(gt, ~missing)
 
 
 def run_score(args: argparse.Namespace) -> int:

@@ -257,7 +257,7 @@ def match_rows(pred: Arrays, gt: Arrays, pred_source: str, gt_source: str
         missing = gt["ids"][~found]
         raise InputError(
             f"{pred_source}: no prediction for {len(missing)} of {len(gt['ids'])} ground-truth "
-            f"ids in {gt_source}, e.g. {_few(missing)}"
+            f"ids in {gt_source}, e.g. {_few(missing)} (--drop-invalid scores only the predicted ids)"
         )
     notes = []
     extra = len(pred["ids"]) - len(gt["ids"])

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Evaluate a checkpoint on a split: predictions.npz, groundtruth.npz, metrics (json, md, csv), pck.png.
+# Evaluate a checkpoint on a split: predictions.npz, groundtruth_{mano,annot,hand2d}.npz (each protocol is
+# scored on its own ground truth, docs/EVALUATION.md), metrics (json, md, csv), pck.png.
 #
 #   bash scripts/eval.sh --checkpoint work_dirs/RUN/checkpoints/best.pt [--config CONFIG] [--split test] [--out DIR] [key=value ...]
 #

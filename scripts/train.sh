@@ -6,13 +6,20 @@
 #   bash scripts/train.sh CONFIG --nnodes 2 --node_rank 0 --rdzv_endpoint HOST:PORT [--rdzv_id ID] ...
 #
 # torchrun options (--nnodes, --node_rank, --nproc_per_node, --rdzv_*, --master_addr, --master_port,
-# --max_restarts) are passed to torchrun; everything else goes to `dirnet train`.
+# --max_restarts) are passed to torchrun; everything else goes to `dirnet train`. The config is
+# checked (`dirnet train --check`: keys, values, protocols) before torchrun starts: a bad one is a
+# one-line error and exit code 2.
 # NPROC_PER_NODE overrides the process count; PYTHON picks the interpreter.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-python}"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+
+usage() {
+  echo "usage: bash scripts/train.sh                          (quickstart)" >&2
+  echo "       bash scripts/train.sh CONFIG [key=value ...] [--resume [CKPT]] [torchrun options]" >&2
+}
 
 if [[ $# -eq 0 ]]; then
   cd "$repo"
@@ -33,12 +40,20 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+if [[ ${#train_args[@]} -eq 0 ]]; then
+  echo "train.sh: no config file given" >&2
+  usage
+  exit 2
+fi
 config="${train_args[0]}"
 rest=("${train_args[@]:1}")
 if [[ "$config" == -* ]]; then
   echo "train.sh: the first argument must be a config file (configs/*.yaml), got '$config'" >&2
+  usage
   exit 2
 fi
+# a bad key or value: one line from dirnet and exit 2, before torchrun starts any process
+"$python" -m dir_net train --check --config "$config" "${rest[@]}" >/dev/null || exit 2
 
 nproc="${NPROC_PER_NODE:-$("$python" -c 'import torch; print(max(torch.cuda.device_count(), 1))')}"
 if [[ " ${launcher[*]-} " != *" --nproc"* ]]; then

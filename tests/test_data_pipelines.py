@@ -1,4 +1,5 @@
-"""Pipelines on the four real InterHand2.6M samples, the batch contract, and skipping bad images."""
+"""Pipelines on the four real InterHand2.6M samples, the batch contract, and skipping bad images;
+the dir pipeline's annotated joints (the moon protocol's ground truth) on the synthetic dataset."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ COMMON = {"image": ((3, 256, 256), torch.float32), "id": ((), torch.int64), "han
 DIR_KEYS = {"mano_root": ((2, 3), torch.float32), "mano_finger": ((2, 45), torch.float32),
             "mano_betas": ((2, 10), torch.float32), "mano_valid": ((2,), torch.float32),
             "verts_3d": ((2, 778, 3), torch.float32), "verts_2d": ((2, 778, 2), torch.float32),
-            "seg": ((64, 64), torch.int64), "dense": ((3, 64, 64), torch.float32), "aux_valid": ((), torch.float32)}
+            "seg": ((64, 64), torch.int64), "dense": ((3, 64, 64), torch.float32), "aux_valid": ((), torch.float32),
+            "joints_3d_annot": ((2, 21, 3), torch.float32), "joint_valid_annot": ((2, 21), torch.float32)}
 INTERNET_KEYS = {"joints_25d": ((2, 21, 3), torch.float32), "rel_root_depth": ((1,), torch.float32),
                  "root_valid": ((), torch.float32), "hand_present": ((2,), torch.float32)}
 
@@ -92,3 +94,27 @@ def test_missing_image_is_skipped_counted_and_replaced(tmp_path: Path) -> None:
 def test_unknown_pipeline_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="data.pipeline must be one of"):
         _dataset(tmp_path, "simplebaseline")
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_dir_pipeline_keeps_the_annotated_joints_beside_the_mano_ones(tmp_path: Path, train: bool) -> None:
+    """joints_3d_annot / joint_valid_annot are the joints_3d / joint_valid the pipeline gives without
+    MANO joints (same crop, same augmentation, hands swapped on flip); joints_3d are the MANO ones."""
+    from dir_net.data.synth import generate
+
+    generate(tmp_path / "data", frames=4, seed=5, splits=["val"], cameras=1)
+    common = [f"data.root={tmp_path / 'data'}", f"data.cache_dir={tmp_path / 'cache'}", "data.dir.flip=1.0",
+              "data.image_size=64", "data.aux_size=8"]
+    mano = build_dataset(load_config(None, common), "val", train)
+    annotated = build_dataset(load_config(None, [*common, "data.dir.joints_from_mano=false"]), "val", train)
+    moved = 0.0
+    for i in range(len(mano)):
+        a = mano.get_sample(i, np.random.default_rng(i))
+        b = annotated.get_sample(i, np.random.default_rng(i))
+        np.testing.assert_allclose(a["joints_3d_annot"], b["joints_3d"], atol=1e-6)
+        np.testing.assert_array_equal(a["joint_valid_annot"], b["joint_valid"])
+        fitted = a["mano_valid"] > 0
+        moved = max(moved, float(np.abs(a["joints_3d"][fitted] - a["joints_3d_annot"][fitted]).max(initial=0)))
+        if int(a["hand_type"]) in (0, 1):  # single hand (swapped on flip): the absent one is not annotated
+            assert a["joint_valid_annot"][1 - int(a["hand_type"])].sum() == 0
+    assert moved > 1e-4  # fingertips: the dir tip vertices are not the annotation's (interhand) ones

@@ -119,3 +119,41 @@ def test_finished_run_resumed_does_nothing(trained):
     cfg, result = trained
     again = make_trainer(cfg, resume="auto").fit()
     assert again.step == result.step == 12
+
+
+class DivergingModel(ToyModel):
+    """ToyModel whose `joints` loss turns NaN from the `diverge_at`-th loss computation on."""
+
+    def __init__(self, diverge_at: int) -> None:
+        super().__init__()
+        self.calls, self.diverge_at = 0, diverge_at
+
+    def losses(self, output, batch):
+        self.calls += 1
+        terms = super().losses(output, batch)
+        if self.calls >= self.diverge_at:
+            terms["joints"] = terms["joints"] * float("nan")
+            terms["total"] = terms["joints"] + terms["offset"]
+        return terms
+
+
+@pytest.mark.parametrize("log_every", [1, 0])
+def test_non_finite_loss_names_the_step_and_terms_and_keeps_the_last_checkpoint(tmp_path, log_every):
+    """Step 3 diverges: the error is a one-line DirNetError (from the log line, or, without logging,
+    from the checkpoint that would have saved NaN weights); checkpoints 1 and 2 are intact."""
+    from dir_net.engine.trainer import NonFiniteLossError
+
+    cfg = toy_config(tmp_path, "train.checkpoint_steps=1", f"train.log_every={log_every}", "train.val_every=0")
+    trainer = make_trainer(cfg, model_factory=lambda c: DivergingModel(diverge_at=3))
+    with pytest.raises(NonFiniteLossError) as exc:
+        trainer.fit()
+    message = str(exc.value)
+    assert isinstance(exc.value, DirNetError) and "\n" not in message
+    assert message.startswith("step 3: non-finite loss (joints=nan, total=nan)")
+    assert "offset" not in message.split(";")[0]  # only the non-finite terms are named
+    assert "step_00000002.pt" in message and "train.optimizer.lr (now 0.01)" in message
+    assert "dirnet data verify" in message
+    saved = sorted(p.name for p in (tmp_path / "toy" / "checkpoints").glob("step_*.pt"))
+    assert saved == ["step_00000001.pt", "step_00000002.pt"]
+    weights = ck.read_checkpoint(tmp_path / "toy" / "checkpoints" / "step_00000002.pt")["model"]
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from dir_net.config import load_config
 from dir_net.engine.optim import build_optimizer, build_scheduler, make_schedule
 from dir_net.engine.runtime import check_engine_config, resolve_precision
 from dir_net.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cfg_with(*overrides: str):
@@ -66,10 +69,39 @@ def test_adamw_gets_the_configured_hyper_parameters():
     ("train.max_steps=-3", "train.max_steps"),
     ("train.optimizer.betas=[0.9]", "train.optimizer.betas"),
     ("evaluation.protocols=[moon, bogus]", "evaluation.protocols"),
+    ("train.optimizer.lr=0", "train.optimizer.lr"),
+    ("train.optimizer.lr=-1e-4", "train.optimizer.lr"),
+    ("data.image_size=0", "data.image_size"),
+    ("data.image_size=250", "data.image_size"),
+    ("data.internet.bbox_pad=0", "data.internet.bbox_pad"),
+    ("data.hand2d.bbox_pad=-1.5", "data.hand2d.bbox_pad"),
+    ("data.dir.crop_ratio=0", "data.dir.crop_ratio"),
+    ("data.dir.crop_ratio=1.2", "data.dir.crop_ratio"),
+    ("model.internet.sigma=0", "model.internet.sigma"),
+    ("model.simple_baseline2d.sigma=-2", "model.simple_baseline2d.sigma"),
+    ("evaluation.batch_size=0", "evaluation.batch_size"),
 ])
 def test_engine_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match=f"'{key}'"):
         check_engine_config(load_config(None, [override]))
+
+
+def test_valid_edge_values_pass():
+    check_engine_config(load_config(None, ["data.dir.crop_ratio=1.0", "data.image_size=224",
+                                           "train.optimizer.lr=1e-9"]))
+
+
+def test_dirnet_train_check_rejects_a_bad_value_before_any_work(tmp_path, capsys):
+    from dir_net.cli import main as dirnet
+
+    args = ["train", "--check", "--config", str(REPO / "configs" / "quickstart.yaml"),
+            f"experiment.output_dir={tmp_path}"]
+    assert dirnet([*args, "data.image_size=100"]) == 2
+    assert "'data.image_size' must be a multiple of 32, got 100" in capsys.readouterr().err
+    assert dirnet([*args, "model.name=internet", "evaluation.protocols=[mcp]"]) == 2
+    assert "only the dir pipeline" in capsys.readouterr().err
+    assert dirnet(args) == 0 and "config ok" in capsys.readouterr().out
+    assert not any(tmp_path.iterdir())  # nothing was created
 
 
 def test_precision_on_cpu():

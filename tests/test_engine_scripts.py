@@ -1,10 +1,11 @@
 """scripts/train.sh and scripts/eval.sh build the right command lines (PYTHON replaced by a stub
-that prints its arguments, so nothing is launched)."""
+that prints its arguments, so nothing is launched); train.sh checks the config before torchrun."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,33 @@ def test_explicit_process_count_and_bad_first_argument(stub):
 def test_eval_script(stub):
     out = run("eval.sh", stub, "--checkpoint", "ck.pt", "--split", "val", "k=v")
     assert out["args"] == "-m dir_net eval run --checkpoint ck.pt --split val k=v"
+
+
+def test_config_is_checked_before_torchrun(tmp_path):
+    log = tmp_path / "calls"
+    stub = tmp_path / "python"
+    stub.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(stub), "NPROC_PER_NODE": "1"}
+    subprocess.run(["bash", str(REPO / "scripts" / "train.sh"), "c.yaml", "a.b=1", "--resume", "--nnodes", "1"],
+                   env=env, check=True, capture_output=True)
+    calls = log.read_text().splitlines()
+    assert calls == ["-m dir_net train --check --config c.yaml a.b=1 --resume",
+                     "-m torch.distributed.run --nnodes 1 --nproc_per_node 1 -m dir_net train --config c.yaml "
+                     "a.b=1 --resume"]
+
+
+def test_bad_key_is_one_line_and_exit_2_without_torchrun():
+    env = {**os.environ, "PYTHON": sys.executable, "NPROC_PER_NODE": "1"}
+    bad = subprocess.run(["bash", str(REPO / "scripts" / "train.sh"), str(REPO / "configs" / "quickstart.yaml"),
+                          "train.bogus_key=1"], env=env, capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dirnet: error:") and "train.bogus_key" in lines[0]
+
+
+def test_no_config_prints_usage_and_exits_2(stub):
+    bad = subprocess.run(["bash", str(REPO / "scripts" / "train.sh"), "--nnodes", "2"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHON": str(stub), "NPROC_PER_NODE": "1"})
+    assert bad.returncode == 2 and "unbound variable" not in bad.stderr
+    assert "no config file given" in bad.stderr and "usage: bash scripts/train.sh" in bad.stderr

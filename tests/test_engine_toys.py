@@ -1,6 +1,7 @@
 """Toy HandModel and dataset for the engine tests (importable by the other test_engine_* files).
 
-The dataset follows the batch contract of docs/DESIGN.md with a tiny image; its "augmentation"
+The dataset follows the batch contract of docs/DESIGN.md (the dir pipeline's ground-truth keys:
+interacting frames with both MANO fits) with a tiny image; its "augmentation"
 draws from torch's global RNG, and the model has dropout, so exact-resume tests notice any RNG
 or data-order drift. Hands are realistic in size (bones of ~2-4 cm) so the evaluation toolkit's
 unit checks accept the predictions.
@@ -65,6 +66,10 @@ class ToyHands(Dataset):
             "joints_2d": uv,
             "K_crop": torch.tensor([[focal, 0, IMAGE_SIZE / 2], [0, focal, IMAGE_SIZE / 2], [0, 0, 1.0]]),
             "crop_to_image": torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]),
+            # as the dir pipeline: both hands have a MANO fit, the annotated joints are the same
+            "mano_valid": torch.ones(2),
+            "joints_3d_annot": joints.clone(),
+            "joint_valid_annot": torch.ones(2, 21),
         }
 
 

@@ -87,6 +87,24 @@ def test_missing_ids_listed_and_extra_ids_noted(tmp_path, capsys):
     assert "ignored 1 predictions" in capsys.readouterr().err
 
 
+def test_drop_invalid_scores_only_the_predicted_ids(tmp_path, capsys):
+    pred, gt = write_pair(tmp_path, pred__ids=lambda d: d["ids"] + 2)  # gt 100, 101 have no prediction
+    out = tmp_path / "kept.json"
+    assert main(["score", "--pred", str(pred), "--gt", str(gt), "--drop-invalid", "--protocol", "mcp",
+                 "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "dropped 2 of 4 ground-truth ids" in err and "no prediction (100, 101)" in err
+    assert "ignored 2 predictions" in err  # 104, 105 are not in the ground truth
+    both = {role: load_npz(path, role) for role, path in (("pred", pred), ("gt", gt))}
+    kept = {role: {k: v[np.isin(a["ids"], [102, 103])] for k, v in a.items()} for role, a in both.items()}
+    from eval import score
+
+    assert json.loads(out.read_text())["mcp"] == pytest.approx(score(kept["pred"], kept["gt"], "mcp"))
+    pred, gt = write_pair(tmp_path, pred__ids=lambda d: d["ids"] + 10)  # no id in common
+    err = run_bad(["score", "--pred", str(pred), "--gt", str(gt), "--drop-invalid"], capsys)
+    assert "no ground-truth id has a prediction" in err
+
+
 def test_bad_shape_exits_2(tmp_path, capsys):
     pred, gt = write_pair(tmp_path, pred__joints=lambda d: d["joints"][:, :, :20])
     err = run_bad(["score", "--pred", str(pred), "--gt", str(gt)], capsys)

@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pck", action="append", default=[], metavar="PRED.npz", help="a run's predictions for "
                    "the PCK plot (repeat per run); scored against --gt")
     p.add_argument("--pck-label", action="append", default=[], help="legend label per --pck (default: file stem)")
-    p.add_argument("--gt", help="groundtruth.npz for --pck (default: groundtruth.npz beside --pred)")
+    p.add_argument("--gt", help="ground truth for --pck (default: the file `dirnet eval` wrote beside --pred for "
+                                "the protocol: groundtruth_annot.npz for moon, groundtruth_mano.npz otherwise)")
     p.add_argument("--protocol", default="mcp_scaled", help="evaluation protocol of the PCK curves")
     add_config_arguments(p)
     p.set_defaults(func=_run)
@@ -216,9 +217,10 @@ def pck_inputs_of(args: argparse.Namespace) -> tuple[list[tuple[str, Path]], Pat
                                 for p in args.pck]
     if len(labels) != len(args.pck):
         raise DirNetError(f"--pck-label: got {len(labels)} labels for {len(args.pck)} --pck files; give one each")
-    gt = Path(args.gt) if args.gt else Path(args.pred).with_name("groundtruth.npz")
+    family = "annot" if args.protocol == "moon" else "mano"
+    gt = Path(args.gt) if args.gt else Path(args.pred).with_name(f"groundtruth_{family}.npz")
     if not gt.is_file():
-        raise DirNetError(f"{gt}: ground truth for --pck not found; pass --gt groundtruth.npz")
+        raise DirNetError(f"{gt}: ground truth for --pck not found; pass --gt GROUNDTRUTH.npz")
     return list(zip(labels, (Path(p) for p in args.pck))), gt
 
 

@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
                        help="continue a run: no value = newest loadable checkpoint of the run "
                             "directory (a fresh start if it has none), or a checkpoint path")
+    train.add_argument("--check", action="store_true",
+                       help="only check the config (keys, values, evaluation protocols) and exit: 0 ok, 2 bad")
     train.set_defaults(func=_train)
 
     quick = subparsers.add_parser(
@@ -40,6 +42,12 @@ def _train(args: argparse.Namespace) -> int:
         args.resume = "auto"
     cfg = load_config(args.config, args.overrides)
     check_engine_config(cfg)
+    if args.check:
+        from dir_net.engine.trainer import check_train_config
+
+        check_train_config(cfg)
+        print(f"{args.config}: config ok")
+        return 0
 
     from dir_net.engine.distributed import shutdown_distributed
     from dir_net.engine.trainer import Trainer

@@ -85,13 +85,21 @@ class Pipeline:
             img = motion_blur(img, *aug.blur)
         return to_tensor_image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
+    @staticmethod
+    def view_joints(view: CropView, aug: Augment, joints_cam: np.ndarray,
+                    joint_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(2, 21, 3) joints in the augmented camera frame and their (2, 21) validity, hand-swapped on flip."""
+        joints = view.points(joints_cam)
+        if aug.flip:
+            return swap_hands(joints), swap_hands(joint_valid)
+        return joints, joint_valid
+
     def common(self, record: Record, view: CropView, aug: Augment, joints_cam: np.ndarray,
                joint_valid: np.ndarray) -> dict[str, np.ndarray]:
         """image, id, hand type, joints (augmented, hand-swapped on flip), K_crop, crop_to_image."""
-        joints = view.points(joints_cam)
+        joints, joint_valid = self.view_joints(view, aug, joints_cam, joint_valid)
         hand_type = record.hand_type
         if aug.flip:
-            joints, joint_valid = swap_hands(joints), swap_hands(joint_valid)
             hand_type = {0: 1, 1: 0}.get(hand_type, hand_type)
         return {
             "image": self.image(record, view, aug),
@@ -115,7 +123,12 @@ def _blur(rng: np.random.Generator, prob: float, max_len: int) -> tuple[int, flo
 
 @register_pipeline("dir")
 class DirPipeline(Pipeline):
-    """DIR (Ren et al. 2023): square crop around both hands' projected GT MANO vertices."""
+    """DIR (Ren et al. 2023): square crop around both hands' projected GT MANO vertices.
+
+    `joints_3d` are regressed from the GT MANO mesh where a fit exists (data.dir.joints_from_mano;
+    the DIR protocols' ground truth); `joints_3d_annot` / `joint_valid_annot` keep the annotated
+    joint_3d.json joints (the `moon` protocol's ground truth).
+    """
 
     needs_mano = True
     needs_aux = True
@@ -152,6 +165,10 @@ class DirPipeline(Pipeline):
         aug = self.augment(rng)
         view = self.view(record, center, side / self.p.crop_ratio, aug)
         out = self.common(record, view, aug, joints, valid)
+        # the annotated (joint_3d.json) joints as well: the ground truth of the `moon` protocol
+        annot, annot_valid = self.view_joints(view, aug, record.joints_cam, record.joint_valid)
+        out["joints_3d_annot"] = annot.astype(np.float32)
+        out["joint_valid_annot"] = np.asarray(annot_valid, np.float32)
         out.update(self.mano_targets(gt, mano_valid, view, aug))
         out.update(self.aux_targets(record, view, aug))
         return out

@@ -1,12 +1,20 @@
 """`dirnet eval run`: a checkpoint over a split -> interchange files, metrics, table, PCK plot.
 
+Each protocol is scored on the ground truth it is defined on (dir_net.engine.groundtruth): the
+`mano` family (wrist_scaled, mcp_scaled, mcp) on MANO-regressed joints of interacting frames with
+both MANO fits, the `annot` family (moon) on the annotated joints with joint_valid over every frame
+(data.hand_types / data.require_mano are relaxed for it), 2D keypoint protocols on per-hand rows.
+
 Output directory:
-  predictions.npz, groundtruth.npz   interchange files (docs/EVALUATION.md, millimetres); the ground
-                                     truth also has verts_valid (N, 2): hands with a GT (MANO) mesh
+  predictions.npz                    every evaluated sample (interchange format, millimetres)
+  groundtruth_{family}.npz           one per scored family (mano, annot or hand2d): the rows and
+                                     ground truth its protocols are scored on
   metrics.json                       {protocol: {metric: value}} (same as `dirnet eval score --json`)
-  metrics.md                         markdown table, metrics x protocols
-  metrics.csv                        header + one row (run, checkpoint, step, split, samples, metrics)
-  pck.png                            PCK curves (0-50 mm) of every protocol
+  metrics.md                         markdown table, metrics x protocols, with each protocol's
+                                     ground truth and row count
+  metrics.csv                        header + one row (run, checkpoint, step, split, samples, then
+                                     per protocol its ground truth, rows and metrics)
+  pck.png                            PCK curves (0-50 mm) of every 3D protocol
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import csv
 import io
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,7 +31,7 @@ import numpy as np
 
 from dir_net.config import Config, load_config
 from dir_net.engine import checkpoint as ckpt_lib
-from dir_net.engine import distributed, inference, runtime
+from dir_net.engine import distributed, groundtruth, inference, runtime
 from dir_net.engine.trainer import (
     DatasetFactory, ModelFactory, _default_dataset_factory, _default_model_factory, apply_model_pipeline,
 )
@@ -33,14 +41,16 @@ from dir_net.utils.io import write_json, write_text
 log = logging.getLogger(__name__)
 
 Results = Mapping[str, Mapping[str, float]]
+GroundTruthInfo = Mapping[str, tuple[str, int]]  # protocol -> (family, rows)
 
 
 @dataclass
 class EvalResult:
     out_dir: Path
     results: dict[str, dict[str, float]]
-    num_samples: int
+    num_samples: int  # evaluated samples (rows of predictions.npz)
     files: dict[str, Path]
+    ground_truth: dict[str, tuple[str, int]] = field(default_factory=dict)  # protocol -> (family, rows)
 
 
 def config_from_checkpoint(checkpoint: str | Path, overrides: list[str]) -> Config:
@@ -56,19 +66,6 @@ def config_from_checkpoint(checkpoint: str | Path, overrides: list[str]) -> Conf
         return load_config(path, overrides)
 
 
-def warn_ground_truth(cfg: Config) -> None:
-    """Log when a protocol's ground truth is not what the data pipeline provides as joints_3d."""
-    protocols = inference.protocols_for(cfg)
-    mano_joints = cfg.data.get("pipeline") == "dir" and cfg.data.get("dir", {}).get("joints_from_mano", False)
-    if "moon" in protocols and mano_joints:
-        log.warning("protocol 'moon' is defined on joint_3d.json joints, but the dir pipeline gives "
-                    "MANO-regressed joints; pass data.dir.joints_from_mano=false to score it as published")
-    dir_protocols = [p for p in protocols if p != "moon"]
-    if dir_protocols and cfg.data.get("pipeline") == "internet":
-        log.warning("protocols %s are defined on MANO-regressed joints; the internet pipeline gives "
-                    "joint_3d.json joints", dir_protocols)
-
-
 def default_out_dir(checkpoint: str | Path, split: str) -> Path:
     """`{run}/eval/{split}` for `{run}/checkpoints/*.pt`, else `{checkpoint dir}/eval/{split}`."""
     parent = Path(checkpoint).resolve().parent
@@ -82,38 +79,46 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, split: str, out_dir
     """Run the model of `checkpoint` over `split`, score it and write every output file."""
     runtime.check_engine_config(cfg)
     cfg = apply_model_pipeline(cfg)
-    warn_ground_truth(cfg)
+    protocols = inference.protocols_for(cfg)
+    groundtruth.check_ground_truth(cfg, protocols)
+    cfg = groundtruth.select_frames(cfg, protocols)
     info = distributed.init_distributed(cfg.train.device)
     precision = runtime.resolve_precision(cfg.train.precision, info.device)
     dataset = (dataset_factory or _default_dataset_factory)(cfg, split, False)
     model = (model_factory or _default_model_factory)(cfg)
     ckpt = ckpt_lib.load_model_weights(checkpoint, model)
     model.to(info.device)
-    protocols = inference.protocols_for(cfg)
-    keypoints2d = inference.is_keypoints2d(protocols)
-    evaluator = inference.make_evaluator(protocols, iv=cfg.evaluation.iv)
-    faces = None if keypoints2d else inference.model_faces(model)
+    evaluator = inference.evaluator_for(cfg, split, protocols)
+    families = list(evaluator.groups)
+    faces = None if groundtruth.HAND2D in families else inference.model_faces(model)
     faces_np = None if faces is None else faces.detach().cpu().numpy().astype(np.int64)
     loader = inference.make_eval_loader(dataset, cfg.evaluation.batch_size, cfg.train.num_workers, info)
     pred_parts: list[dict[str, np.ndarray]] = []
-    gt_parts: list[dict[str, np.ndarray]] = []
-    for pred_rows, gt_rows in inference.iterate_rows(model, loader, info, precision, keypoints2d=keypoints2d):
+    gt_parts: dict[str, list[dict[str, np.ndarray]]] = {family: [] for family in families}
+    for pred_rows, gt_rows in inference.iterate_rows(model, loader, info, families, precision):
         batch_pred = pred_rows if faces_np is None or not cfg.evaluation.iv else {**pred_rows, "faces": faces_np}
         evaluator.update(batch_pred, gt_rows, str(checkpoint), f"{split} split")
         pred_parts.append(pred_rows)
-        gt_parts.append(gt_rows)
+        for family, rows in gt_rows.items():
+            gt_parts[family].append(rows)
     if not info.is_main:
         return EvalResult(Path(out_dir), {}, 0, {})
     results = evaluator.compute()
-    predictions, groundtruth = _concat(pred_parts), _concat(gt_parts)
+    ground_truth = evaluator.ground_truth()
+    for protocol, (family, rows) in ground_truth.items():
+        if not rows:
+            log.warning("protocol %s: no sample of the %s split has its ground truth (%s)", protocol, split,
+                        groundtruth.DESCRIPTIONS[family])
+    predictions = _concat(pred_parts)
     if faces_np is not None:
         predictions["faces"] = faces_np
-    curves = evaluator.pck_curves() if hasattr(evaluator, "pck_curves") else {}
-    files = write_outputs(Path(out_dir), predictions, groundtruth, results, curves,
-                          meta={"run": cfg.experiment.name, "checkpoint": str(checkpoint),
-                                "step": ckpt.get("step", ""), "split": split,
-                                "samples": len(groundtruth["ids"])})
-    return EvalResult(Path(out_dir), results, len(groundtruth["ids"]), files)
+    groundtruths = {family: _concat(parts) for family, parts in gt_parts.items()
+                    if sum(len(p["ids"]) for p in parts)}
+    meta = {"run": cfg.experiment.name, "checkpoint": str(checkpoint), "step": ckpt.get("step", ""),
+            "split": split, "samples": len(predictions["ids"])}
+    files = write_outputs(Path(out_dir), predictions, groundtruths, results, evaluator.pck_curves(), meta,
+                          ground_truth)
+    return EvalResult(Path(out_dir), results, len(predictions["ids"]), files, ground_truth)
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -122,22 +127,28 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def write_outputs(out_dir: Path, predictions: dict[str, np.ndarray], groundtruth: dict[str, np.ndarray],
-                  results: Results, curves: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Path]:
+def write_outputs(out_dir: Path, predictions: dict[str, np.ndarray],
+                  groundtruths: Mapping[str, dict[str, np.ndarray]], results: Results,
+                  curves: Mapping[str, Any], meta: Mapping[str, Any],
+                  ground_truth: GroundTruthInfo) -> dict[str, Path]:
+    """Write predictions.npz, groundtruth_{family}.npz, metrics.{json,md,csv} and pck.png."""
     from eval.io import save_npz
     from eval.plots import plot_pck_curves
 
-    files = {name: out_dir / name for name in
-             ("predictions.npz", "groundtruth.npz", "metrics.json", "metrics.md", "metrics.csv", "pck.png")}
+    files = {"predictions.npz": out_dir / "predictions.npz"}
     save_npz(files["predictions.npz"], predictions)
-    save_npz(files["groundtruth.npz"], groundtruth)
+    for family, rows in groundtruths.items():
+        name = f"groundtruth_{family}.npz"
+        files[name] = out_dir / name
+        save_npz(files[name], rows)
+    for name in ("metrics.json", "metrics.md", "metrics.csv"):
+        files[name] = out_dir / name
     write_json(files["metrics.json"], {p: dict(m) for p, m in results.items()})
-    write_text(files["metrics.md"], markdown_table(results, meta))
-    write_text(files["metrics.csv"], csv_row(results, meta))
+    write_text(files["metrics.md"], markdown_table(results, meta, ground_truth))
+    write_text(files["metrics.csv"], csv_row(results, meta, ground_truth))
     if curves:
+        files["pck.png"] = out_dir / "pck.png"
         plot_pck_curves(curves, files["pck.png"], title=f"PCK, {meta['run']} ({meta['split']})")
-    else:
-        del files["pck.png"]
     return files
 
 
@@ -150,33 +161,49 @@ def _metric_names_units() -> tuple[list[str], dict[str, str]]:
     return list(dict.fromkeys([*METRIC_NAMES, *KEYPOINT_METRICS])), {**UNITS, **UNITS_2D}
 
 
-def markdown_table(results: Results, meta: Mapping[str, Any]) -> str:
-    """Metrics as rows, protocols as columns, with units; a caption line names the run."""
+def markdown_table(results: Results, meta: Mapping[str, Any], ground_truth: GroundTruthInfo) -> str:
+    """Metrics as rows, protocols as columns, with units; a caption line names the run, two rows
+    name each protocol's ground truth and row count, and a legend describes the ground truths."""
     names, units = _metric_names_units()
     protocols = list(results)
     metrics = [m for m in names if any(m in r for r in results.values())]
+    families = [ground_truth[p][0] if p in ground_truth else "-" for p in protocols]
     lines = [
         f"**{meta['run']}**, checkpoint `{meta['checkpoint']}` (step {meta['step']}), "
         f"split {meta['split']}, {meta['samples']} samples",
         "",
         "| metric | unit | " + " | ".join(protocols) + " |",
         "| --- | --- | " + " | ".join("---:" for _ in protocols) + " |",
+        "| ground truth | - | " + " | ".join(families) + " |",
+        "| rows | - | " + " | ".join(str(ground_truth[p][1]) if p in ground_truth else "-" for p in protocols) + " |",
     ]
     for metric in metrics:
         cells = [_fmt(results[p].get(metric), units[metric]) for p in protocols]
         lines.append(f"| {metric} | {units[metric] or '-'} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.extend(f"- ground truth `{family}`: {groundtruth.DESCRIPTIONS[family]}"
+                 for family in dict.fromkeys(f for f in families if f != "-"))
     return "\n".join(lines) + "\n"
 
 
-def csv_row(results: Results, meta: Mapping[str, Any]) -> str:
-    """A header and one row: run metadata, then `protocol/metric` columns."""
+def csv_row(results: Results, meta: Mapping[str, Any], ground_truth: GroundTruthInfo) -> str:
+    """A header and one row: run metadata, then per protocol `protocol/ground_truth`,
+    `protocol/rows` and `protocol/metric` columns."""
     names, _ = _metric_names_units()
-    columns = [f"{p}/{m}" for p in results for m in names if m in results[p]]
-    values = [results[c.split("/")[0]][c.split("/")[1]] for c in columns]
+    columns: list[str] = []
+    values: list[str] = []
+    for protocol, metrics in results.items():
+        if protocol in ground_truth:
+            family, rows = ground_truth[protocol]
+            columns += [f"{protocol}/ground_truth", f"{protocol}/rows"]
+            values += [family, str(rows)]
+        for metric in (m for m in names if m in metrics):
+            columns.append(f"{protocol}/{metric}")
+            values.append(f"{metrics[metric]:.6g}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*meta.keys(), *columns])
-    writer.writerow([*meta.values(), *(f"{v:.6g}" for v in values)])
+    writer.writerow([*meta.values(), *values])
     return buffer.getvalue()
 
 

@@ -1,10 +1,9 @@
 """Run a model over a dataset and turn its outputs into evaluation interchange rows.
 
 Rows follow docs/EVALUATION.md (millimetres, crop pixels, hand axis 0 right / 1 left), or
-eval.keypoints2d's per-hand rows for 2D keypoint models (their `eval_rows`).
-The ground truth is whatever the dataset's pipeline provides as `joints_3d`: MANO-regressed
-joints for the DIR pipeline (the DIR protocols' ground truth), joint_3d.json joints with
-`joint_valid` for the InterNet pipeline (the moon protocol's ground truth).
+eval.keypoints2d's per-hand rows for 2D keypoint models (their `eval_rows`). The ground truth
+comes as one set of rows per family (dir_net.engine.groundtruth): each protocol is scored on the
+ground truth it is defined on.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dir_net.engine import distributed
+from dir_net.engine import distributed, groundtruth
 from dir_net.engine.distributed import DistInfo
 from dir_net.engine.runtime import autocast
 from dir_net.errors import ConfigError
@@ -46,15 +45,35 @@ def is_keypoints2d(protocols: list[str]) -> bool:
     return any(p in KEYPOINT_PROTOCOLS for p in protocols)
 
 
-def make_evaluator(protocols: list[str], iv: bool = False) -> Any:
-    """eval.Evaluator for 3D protocols, eval's Keypoints2DEvaluator for a 2D keypoint protocol."""
-    if is_keypoints2d(protocols):
-        from eval.keypoints2d import Keypoints2DEvaluator
+def make_evaluator(protocols: list[str], iv: bool = False,
+                   subset_ids: Mapping[str, np.ndarray] | None = None) -> groundtruth.ProtocolEvaluator:
+    """Scores every protocol on its own ground truth; `subset_ids` ("human" / "machine" annotation
+    ids) add the H / M / H+M results of a 2D keypoint protocol."""
+    return groundtruth.ProtocolEvaluator(protocols, iv=iv, subset_ids=subset_ids)
 
-        return Keypoints2DEvaluator(protocols[0])
-    from eval import Evaluator
 
-    return Evaluator(protocols, iv=iv)
+def annotation_subset_ids(cfg: Any, split: str) -> dict[str, np.ndarray]:
+    """"human" / "machine" -> annotation ids from the split's aid_{human,machine}_annot_{split}.txt
+    lists (found where dir_net.data.layout looks for them); subsets without a list are absent."""
+    from dir_net.data.layout import locate_split
+    from dir_net.data.subsets import read_id_list
+    from dir_net.errors import DataError
+
+    found = {}
+    for subset in ("human", "machine"):
+        try:
+            files = locate_split(cfg.data.root, split, int(cfg.data.fps), subset)
+        except DataError:  # no such list (or not a v1.0 root): the subset is not reported
+            continue
+        if files.aid_list is not None:
+            found[subset] = read_id_list(files.aid_list)
+    return found
+
+
+def evaluator_for(cfg: Any, split: str, protocols: list[str]) -> groundtruth.ProtocolEvaluator:
+    """The evaluator of `dirnet eval run` and of validation (H / M subsets for 2D protocols)."""
+    subsets = annotation_subset_ids(cfg, split) if is_keypoints2d(protocols) else None
+    return make_evaluator(protocols, iv=cfg.evaluation.iv, subset_ids=subsets)
 
 
 def _numpy(t: torch.Tensor, dtype: Any = np.float32) -> np.ndarray:
@@ -72,25 +91,6 @@ def prediction_rows(pred: Prediction, ids: torch.Tensor) -> Rows:
         rows["joints_2d"] = _numpy(pred.joints_2d)
     if pred.hand_prob is not None:
         rows["hand_prob"] = _numpy(pred.hand_prob)
-    return rows
-
-
-def groundtruth_rows(batch: Mapping[str, torch.Tensor]) -> Rows:
-    """Interchange ground-truth fields of one batch (metres -> millimetres); `verts_valid` (N, 2)
-    marks the hands with a MANO fit (the others' zero-filled meshes are not scored)."""
-    rows: Rows = {
-        "ids": batch["id"].cpu().numpy().astype(np.int64),
-        "joints": _numpy(batch["joints_3d"]) * M_TO_MM,
-        "joint_valid": batch["joint_valid"].cpu().numpy() > 0.5,
-        "hand_type": batch["hand_type"].cpu().numpy().astype(np.int64),
-        "joints_2d": _numpy(batch["joints_2d"]),
-    }
-    if "verts_3d" in batch:
-        rows["verts"] = _numpy(batch["verts_3d"]) * M_TO_MM
-    if "verts_2d" in batch:
-        rows["verts_2d"] = _numpy(batch["verts_2d"])
-    if "mano_valid" in batch and "verts" in rows:
-        rows["verts_valid"] = batch["mano_valid"].cpu().numpy() > 0.5  # (N, 2) hand has a GT mesh
     return rows
 
 
@@ -162,23 +162,27 @@ def to_device(batch: Mapping[str, Any], device: torch.device, channels_last: boo
     return out
 
 
-def batch_rows(model: nn.Module, output: Any, batch: Mapping[str, torch.Tensor],
-               keypoints2d: bool) -> tuple[Rows, Rows]:
-    """(prediction rows, ground-truth rows) of one batch: 3D interchange rows from
-    `model.predict`, or the 2D keypoint rows of `model.eval_rows` (eval.keypoints2d)."""
-    if keypoints2d:
+def batch_rows(model: nn.Module, output: Any, batch: Mapping[str, torch.Tensor], families: list[str],
+               keep: int | None = None) -> tuple[Rows, dict[str, Rows]]:
+    """(prediction rows, {family: ground-truth rows}) of the first `keep` samples of one batch:
+    3D interchange rows from `model.predict`, or the 2D keypoint rows of `model.eval_rows`."""
+    keep = len(batch["id"]) if keep is None else keep
+    if groundtruth.HAND2D in families:
         eval_rows = getattr(model, "eval_rows", None)
         if eval_rows is None:
             raise ConfigError(f"key 'evaluation.protocols': {type(model).__name__} has no 2D keypoint "
                               "rows (eval_rows); use a 3D protocol")
-        return eval_rows(output, batch)
-    return prediction_rows(model.predict(output, batch), batch["id"]), groundtruth_rows(batch)
+        pred_rows, gt_rows = eval_rows(output, batch)
+        return _head(pred_rows, keep), {groundtruth.HAND2D: _head(gt_rows, keep)}
+    pred_rows = _head(prediction_rows(model.predict(output, batch), batch["id"]), keep)
+    real = {k: v[:keep] if torch.is_tensor(v) and v.dim() else v for k, v in batch.items()}
+    return pred_rows, {family: groundtruth.ROW_BUILDERS[family](real) for family in families}
 
 
 @torch.no_grad()
-def iterate_rows(model: nn.Module, loader: DataLoader, info: DistInfo, precision: str = "fp32",
-                 channels_last: bool = False, keypoints2d: bool = False) -> Iterator[tuple[Rows, Rows]]:
-    """(prediction rows, ground-truth rows) per batch of every rank, yielded on rank 0 only.
+def iterate_rows(model: nn.Module, loader: DataLoader, info: DistInfo, families: list[str],
+                 precision: str = "fp32", channels_last: bool = False) -> Iterator[tuple[Rows, dict[str, Rows]]]:
+    """(prediction rows, {family: ground-truth rows}) per batch of every rank, yielded on rank 0 only.
 
     Padding rows of the ShardSampler are dropped before gathering. Every rank must consume the
     iterator (the gathers are collective).
@@ -191,12 +195,11 @@ def iterate_rows(model: nn.Module, loader: DataLoader, info: DistInfo, precision
             batch = to_device(batch, info.device, channels_last)
             with autocast(info.device, precision):
                 output = model(batch["image"])
-            pred_rows, gt_rows = batch_rows(model, output, batch, keypoints2d)
             keep = min(remaining, len(batch["id"]))
             remaining -= keep
-            pair = (_head(pred_rows, keep), _head(gt_rows, keep))
+            pair = batch_rows(model, output, batch, families, keep)
             for pred_rows, gt_rows in distributed.gather_to_main(pair, info):
-                if len(gt_rows["ids"]):
+                if len(pred_rows["ids"]):
                     yield pred_rows, gt_rows
     finally:
         model.train(was_training)

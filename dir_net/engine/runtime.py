@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from typing import Any, ContextManager
+from typing import ContextManager
 
 import numpy as np
 import torch
@@ -14,7 +14,13 @@ from dir_net.config import Config
 from dir_net.errors import ConfigError
 
 # Allowed values of the engine's restricted keys (checked before any work starts).
-_POSITIVE = ("train.epochs", "train.batch_size", "train.grad_accum", "evaluation.batch_size")
+_POSITIVE = (
+    "train.epochs", "train.batch_size", "train.grad_accum", "evaluation.batch_size", "train.optimizer.lr",
+    "data.image_size", "data.internet.bbox_pad", "data.hand2d.bbox_pad", "model.internet.sigma",
+    "model.simple_baseline2d.sigma",
+)
+_MULTIPLE_OF = {"data.image_size": 32}  # the backbone's stride: heads assume S / 32 feature maps
+_UNIT_INTERVAL = ("data.dir.crop_ratio",)  # in (0, 1]
 _NON_NEGATIVE = (
     "train.num_workers", "train.log_every", "train.image_every", "train.val_every",
     "train.checkpoint_every", "train.checkpoint_steps", "train.keep_last", "train.clip_grad_norm",
@@ -27,6 +33,12 @@ def check_engine_config(cfg: Config) -> None:
     for key in _POSITIVE:
         if cfg.get_path(key) <= 0:
             raise ConfigError(f"key '{key}' must be positive, got {cfg.get_path(key)!r}")
+    for key, factor in _MULTIPLE_OF.items():
+        if cfg.get_path(key) % factor:
+            raise ConfigError(f"key '{key}' must be a multiple of {factor}, got {cfg.get_path(key)!r}")
+    for key in _UNIT_INTERVAL:
+        if not 0 < cfg.get_path(key) <= 1:
+            raise ConfigError(f"key '{key}' must be in (0, 1], got {cfg.get_path(key)!r}")
     for key in _NON_NEGATIVE:
         if cfg.get_path(key) < 0:
             raise ConfigError(f"key '{key}' must be >= 0, got {cfg.get_path(key)!r}")

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dir_net.config import Config, save_config
 from dir_net.engine import checkpoint as ckpt_lib
-from dir_net.engine import distributed, inference, logs, optim, runtime
+from dir_net.engine import distributed, groundtruth, inference, logs, optim, runtime
 from dir_net.engine.distributed import DistInfo, ResumableSampler, SeededDataset
 from dir_net.errors import CheckpointError, ConfigError, DirNetError
 from dir_net.utils.io import write_json
@@ -36,6 +36,10 @@ ModelFactory = Callable[[Config], nn.Module]
 DatasetFactory = Callable[[Config, str, bool], Dataset]
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(DirNetError):
+    """Training diverged: a loss term became NaN or inf."""
 
 
 def run_dir_of(cfg: Config) -> Path:
@@ -119,6 +123,17 @@ def parse_best_metric(cfg: Config) -> tuple[str, str, str]:
     return protocol, metric, mode
 
 
+def check_train_config(cfg: Config) -> Config:
+    """Every check a training run makes on its config before work starts; returns the config
+    with `data.pipeline` set from `model.name`."""
+    runtime.check_engine_config(cfg)
+    cfg = apply_model_pipeline(cfg)
+    if cfg.train.val_every:
+        parse_best_metric(cfg)
+        groundtruth.check_ground_truth(cfg, inference.protocols_for(cfg))
+    return cfg
+
+
 class Trainer:
     """Builds everything from a config, then `fit()` trains (one process of a torchrun job).
 
@@ -131,8 +146,7 @@ class Trainer:
     def __init__(self, cfg: Config, resume: str | None = None,
                  model_factory: ModelFactory | None = None,
                  dataset_factory: DatasetFactory | None = None) -> None:
-        runtime.check_engine_config(cfg)
-        cfg = apply_model_pipeline(cfg)
+        cfg = check_train_config(cfg)
         self.cfg = cfg
         self.tcfg = cfg.train
         self.best_key = parse_best_metric(cfg) if self.tcfg.val_every else None
@@ -170,6 +184,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self._step_lr = 0.0
         self._val_loader: DataLoader | None = None
+        self._window: _LogWindow | None = None  # loss sums since the last log line
         self._resume(resume)
         self.train_model = self._wrap(self.model)
 
@@ -291,7 +306,15 @@ class Trainer:
         self.last_checkpoint = path
 
     def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint of the current state (collective: every rank must call it)."""
+        """Write a checkpoint of the current state (collective: every rank must call it).
+
+        Refuses (NonFiniteLossError) when a loss since the last log line was not finite, so the
+        last checkpoint on disk stays a good one.
+        """
+        window = self._window
+        if window is not None and window.count:
+            self._check_finite(dict(zip(window.names, distributed.mean_over_ranks(window.mean_losses(),
+                                                                                  self.info).tolist())))
         rng = distributed.all_gather_objects(ckpt_lib.capture_rng_state(), self.info)
         if not self.info.is_main:
             return None
@@ -350,7 +373,7 @@ class Trainer:
         total_micro = self.steps_per_epoch * accum
         self.sampler.set_position(epoch, self.state.batch_in_epoch * batch_size)
         self.train_model.train()
-        window = _LogWindow(time.perf_counter(), self.state.step)
+        window = self._window = _LogWindow(time.perf_counter(), self.state.step)
         bar = logs.progress_bar(self.steps_per_epoch, self.state.batch_in_epoch // accum,
                                 f"epoch {epoch + 1}/{self.tcfg.epochs}",
                                 self.tcfg.progress_bar and self.info.is_main)
@@ -409,9 +432,8 @@ class Trainer:
 
     def _log_scalars(self, window: "_LogWindow", grad_norm: float | None) -> dict[str, float]:
         means = distributed.mean_over_ranks(window.mean_losses(), self.info).tolist()
+        self._check_finite(dict(zip(window.names, means)))
         values = {f"train/{name}": v for name, v in zip(window.names, means)}
-        if not math.isfinite(values["train/total"]):
-            raise FloatingPointError(f"step {self.state.step}: loss is not finite: {values}")
         elapsed = time.perf_counter() - window.start
         values["train/lr"] = self._step_lr
         values["train/throughput_img_s"] = window.images / max(elapsed, 1e-9)
@@ -425,11 +447,26 @@ class Trainer:
             steps_left = self.steps_per_epoch * self.tcfg.epochs - self.state.step
             eta = elapsed / max(self.state.step - window.first_step, 1) * steps_left
             # per-stage terms ("joints_3d/s0") are in TensorBoard; the log line keeps the totals
-            terms = " ".join(f"{name}={values['train/' + name]:.5g}" for name in window.names if "/" not in name)
+            # (+ 0.0 prints a negative zero, e.g. an empty masked loss, as 0)
+            terms = " ".join(f"{name}={values['train/' + name] + 0.0:.5g}" for name in window.names if "/" not in name)
             log.info("epoch %d step %d/%d %s lr=%.3e %.1f img/s eta %s", self.state.epoch + 1,
                      self.state.step, self.steps_per_epoch * self.tcfg.epochs, terms, values["train/lr"],
                      values["train/throughput_img_s"], logs.format_duration(eta))
         return values
+
+    def _check_finite(self, losses: dict[str, float]) -> None:
+        """NonFiniteLossError naming the step and the non-finite terms (mean losses over ranks)."""
+        bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
+        if not bad:
+            return
+        kept = (f"the last checkpoint, {self.last_checkpoint}, was written before and is intact"
+                if self.last_checkpoint is not None else "no checkpoint of this run was written")
+        terms = ", ".join(f"{name}={value}" for name, value in bad.items())
+        raise NonFiniteLossError(
+            f"step {self.state.step}: non-finite loss ({terms}); {kept}. Lower train.optimizer.lr "
+            f"(now {self.tcfg.optimizer.lr:g}) or set train.clip_grad_norm, and check the data with "
+            f"`dirnet data verify --config CFG --split train`"
+        )
 
     def _end_epoch(self) -> None:
         epoch = self.state.epoch + 1  # epochs completed
@@ -455,11 +492,12 @@ class Trainer:
                                                           self.tcfg.num_workers, self.info, persistent=True)
         loader = self._val_loader
         protocols = inference.protocols_for(self.cfg)
-        keypoints2d = inference.is_keypoints2d(protocols)
-        evaluator = inference.make_evaluator(protocols, iv=self.cfg.evaluation.iv)
+        evaluator = inference.evaluator_for(self.cfg, self.tcfg.val_split, protocols)
+        families = list(evaluator.groups)
+        keypoints2d = groundtruth.HAND2D in families
         faces = inference.model_faces(self.model) if self.cfg.evaluation.iv and not keypoints2d else None
-        for pred_rows, gt_rows in inference.iterate_rows(self.model, loader, self.info, self.precision,
-                                                         self.tcfg.channels_last, keypoints2d):
+        for pred_rows, gt_rows in inference.iterate_rows(self.model, loader, self.info, families, self.precision,
+                                                         self.tcfg.channels_last):
             if faces is not None:
                 pred_rows["faces"] = faces.cpu().numpy()
             evaluator.update(pred_rows, gt_rows, "validation predictions", f"{self.tcfg.val_split} split")
