@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from eval import load_npz
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["train.epochs=1", "train.batch_size=4", "train.num_workers=0", "data.image_size=64",
-        "model.backbone.width=8", "model.dir.width=32", "evaluation.batch_size=8"]
+        "model.backbone.width=8", "model.dir.width=32", "evaluation.batch_size=8", "train.log_every=1"]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,11 @@ def test_quickstart_trains_evaluates_and_draws(quickstart, capsys):
     for line in ("metrics table:", "TensorBoard logs:", "checkpoint:", "figure:"):
         assert line in out
     assert (work / "data" / "annotations" / "test").is_dir()  # the synthetic dataset was generated
+    maps = list((work / "data" / "dirnet_cache" / "aux").rglob("*.png"))  # `dirnet data prepare` ran
+    assert maps and {p.parent.parent.name.split("-")[0] for p in maps} == {"train"}
+    steps = [line for line in (run / "train.log").read_text().splitlines() if " step " in line]
+    assert steps and all(float(line.split("seg_ce=")[1].split()[0]) > 0 for line in steps)  # aux losses active
+    assert re.search(r"quickstart finished in \d+ s \(data \d+ s, training \d+ s, evaluation \d+ s", out)
     assert (run / "checkpoints" / "best.pt").is_file() and list((run / "tb").iterdir())
     table = (run / "eval" / "test" / "metrics.md").read_text()
     assert "| mpjpe | mm |" in table and "wrist_scaled" in table and "mcp_scaled" in table
@@ -43,6 +49,18 @@ def test_quickstart_trains_evaluates_and_draws(quickstart, capsys):
     assert "quickstart finished" in capsys.readouterr().out
 
 
+def test_quickstart_never_writes_into_an_unfinished_dataset(tmp_path, capsys):
+    root = tmp_path / "data"
+    (root / "annotations" / "train").mkdir(parents=True)  # e.g. an interrupted `dirnet data synth`
+    code = dirnet(["quickstart", "--config", str(REPO / "configs" / "quickstart.yaml"), f"data.root={root}",
+                   f"experiment.output_dir={tmp_path / 'runs'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(root) in err and "delete the folder" in err
+    assert [p.relative_to(root).as_posix() for p in sorted(root.rglob("*"))] == ["annotations", "annotations/train"]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_eval_run_uses_the_checkpoint_config(quickstart, tmp_path, capsys):
     work, _ = quickstart
     ckpt = work / "runs" / "quickstart" / "checkpoints" / "best.pt"
@@ -50,10 +68,11 @@ def test_eval_run_uses_the_checkpoint_config(quickstart, tmp_path, capsys):
     assert f"results in {tmp_path}" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"wrist_scaled", "mcp_scaled", "mcp"} and metrics["mcp"]["mpjpe"] > 0
-    pred, gt = load_npz(tmp_path / "predictions.npz", "pred"), load_npz(tmp_path / "groundtruth.npz", "gt")
-    assert len(pred["ids"]) == len(gt["ids"]) == 8 and pred["verts"].shape[2] == 778
-    assert np.load(tmp_path / "groundtruth.npz")["verts_valid"].shape == (8, 2)
-    assert pred["faces"].shape[0] == 2
+    pred, gt = load_npz(tmp_path / "predictions.npz", "pred"), load_npz(tmp_path / "groundtruth_mano.npz", "gt")
+    assert len(pred["ids"]) == 8 and pred["verts"].shape[2] == 778 and pred["faces"].shape[0] == 2
+    # the DIR protocols score the interacting frames with both MANO fits only
+    assert 0 < len(gt["ids"]) < 8 and set(gt["ids"]) <= set(pred["ids"])
+    assert (np.load(tmp_path / "groundtruth_mano.npz")["hand_type"] == 2).all()
 
 
 def test_eval_run_rejects_a_mismatched_checkpoint(quickstart, capsys):
@@ -84,7 +103,7 @@ def test_trains_and_scores_a_2d_keypoint_model(tmp_path):
     assert result.best_checkpoint is not None
     evaluation = evaluate_checkpoint(cfg, result.best_checkpoint, "val", tmp_path / "eval")
     assert evaluation.results["interhand2d"] == pytest.approx(metrics)
-    rows = np.load(tmp_path / "eval" / "groundtruth.npz")
+    rows = np.load(tmp_path / "eval" / "groundtruth_hand2d.npz")
     assert {"ids", "hands", "keypoints", "keypoint_valid", "bbox_size"} <= set(rows.files)
     assert "| pck | - |" in (tmp_path / "eval" / "metrics.md").read_text()
     assert not (tmp_path / "eval" / "pck.png").exists()  # the 3D PCK curve does not apply

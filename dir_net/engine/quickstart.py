@@ -1,17 +1,23 @@
 """`dirnet quickstart` (scripts/train.sh without arguments): the whole loop on synthetic data.
 
 1. generate the synthetic InterHand2.6M-format dataset at `data.root` if it is missing,
-2. train (resuming the quickstart run if one exists),
-3. evaluate the best (else last) checkpoint on the test split,
-4. render a figure of test samples (input | prediction | ground truth),
-and print where the metrics table, TensorBoard logs, checkpoint and figure are.
+2. prepare it as `dirnet data prepare` does: index and verify every split, render the train split's
+   seg/dense maps (so every DIR loss term is active),
+3. train (resuming the quickstart run if one exists),
+4. evaluate the best (else last) checkpoint on the test split,
+5. render a figure of test samples (input | predicted segmentation | meshes | ground truth),
+and print where the metrics table, TensorBoard logs, checkpoint and figure are, and the time per step.
+On the CPU, torch uses one thread fewer per loader worker than there are cores (see `cpu_threads`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +28,7 @@ from dir_net.engine import inference, preview
 from dir_net.engine.checkpoint import load_model_weights
 from dir_net.engine.evaluation import evaluate_checkpoint
 from dir_net.engine.trainer import Trainer, _default_model_factory, apply_model_pipeline
+from dir_net.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +36,100 @@ SYNTH_SEED = 0
 SYNTH_CAMERAS = 2
 
 
-def ensure_synthetic_data(root: Path, frames: int) -> None:
-    """Write the synthetic dataset (train/val/test) unless `root` already holds annotations."""
-    if (root / "annotations").is_dir():
+def ensure_synthetic_data(cfg: Config, frames: int, splits: Sequence[str]) -> None:
+    """Write the synthetic dataset at `data.root` unless it is there. A folder that already has
+    content but no finished synthetic dataset is used as it is (e.g. InterHand2.6M) when it has
+    every split, and is never written into: an interrupted generation is reported instead."""
+    from dir_net.data import split_files
+    from dir_net.data.synth import COMPLETE_MARKER, generate, is_complete
+
+    root = Path(cfg.data.root)
+    if is_complete(root):
+        log.info("synthetic dataset found at %s", root)
+        return
+    if root.is_dir() and any(root.iterdir()):
+        try:
+            for split in splits:
+                split_files(cfg, split)
+        except DataError as exc:
+            raise DataError(f"{exc}. {root} is not a finished synthetic dataset (no {COMPLETE_MARKER}; an "
+                            "interrupted generation?): delete the folder to have it generated again, or set "
+                            "data.root") from None
         log.info("dataset found at %s", root)
         return
-    from dir_net.data.synth import generate
-
     log.info("generating the synthetic dataset at %s (%d frames x %d cameras per split)", root, frames, SYNTH_CAMERAS)
-    generate(root, frames=frames, seed=SYNTH_SEED, splits=["train", "val", "test"], cameras=SYNTH_CAMERAS)
+    generate(root, frames=frames, seed=SYNTH_SEED, splits=list(dict.fromkeys(splits)), cameras=SYNTH_CAMERAS)
+
+
+def prepare_splits(cfg: Config, splits: Sequence[str]) -> None:
+    """`dirnet data prepare` for the quickstart: index and verify each split (black-frame flags)
+    and render the seg/dense maps of the train split, which the DIR losses seg_ce, seg_lovasz and
+    dense need (validation and evaluation do not read them). Maps already on disk are kept."""
+    from dir_net.data import split_files
+    from dir_net.data.quality import prepare
+
+    for split in dict.fromkeys(splits):
+        report = prepare(cfg, split_files(cfg, split), aux=split == "train")
+        if "aux_maps" in report:
+            log.info("%s split seg/dense maps: %s", split,
+                     ", ".join(f"{count} {outcome}" for outcome, count in report["aux_maps"].items()))
+
+
+def cpu_threads(num_workers: int) -> int:
+    """Intra-op threads for a CPU run: the cores this process may use, less one per loader worker.
+    More busy threads than free cores make OpenMP's spin-waiting collapse the throughput of a small
+    model (measured: a training step 17x slower with 2 threads than with 1 on a 2-core machine
+    that had one other busy process)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - num_workers)
+
+
+@contextlib.contextmanager
+def _cpu_thread_limit(cfg: Config) -> Iterator[None]:
+    """On the CPU, leave a core to each loader worker (unless OMP_NUM_THREADS says otherwise);
+    the previous thread count is restored afterwards."""
+    before = torch.get_num_threads()
+    on_cpu = cfg.train.device == "cpu" or (cfg.train.device == "auto" and not torch.cuda.is_available())
+    if on_cpu and "OMP_NUM_THREADS" not in os.environ:
+        threads = cpu_threads(int(cfg.train.num_workers))
+        torch.set_num_threads(threads)
+        log.info("CPU run: %d intra-op thread(s) beside %d loader worker(s)", threads, cfg.train.num_workers)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _timed(times: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    times[name] = time.perf_counter() - start
 
 
 def run_quickstart(cfg: Config, frames: int) -> dict[str, Path]:
-    """Data -> training -> evaluation -> figure; returns (and prints) the output paths."""
-    start = time.perf_counter()
+    """Data -> prepare -> training -> evaluation -> figure; returns (and prints) the output paths."""
     cfg = apply_model_pipeline(cfg)
-    ensure_synthetic_data(Path(cfg.data.root), frames)
-    result = Trainer(cfg, resume="auto").fit()
-    checkpoint = result.best_checkpoint or result.last_checkpoint
+    with _cpu_thread_limit(cfg):
+        return _run(cfg, frames)
+
+
+def _run(cfg: Config, frames: int) -> dict[str, Path]:
+    start = time.perf_counter()
+    times: dict[str, float] = {}
     split = cfg.evaluation.split
-    evaluation = evaluate_checkpoint(cfg, checkpoint, split, result.run_dir / "eval" / split)
+    splits = ["train", cfg.train.val_split, split]
+    with _timed(times, "data"):
+        ensure_synthetic_data(cfg, frames, splits)
+        prepare_splits(cfg, splits)
+    with _timed(times, "training"):
+        result = Trainer(cfg, resume="auto").fit()
+    checkpoint = result.best_checkpoint or result.last_checkpoint
+    with _timed(times, "evaluation"):
+        evaluation = evaluate_checkpoint(cfg, checkpoint, split, result.run_dir / "eval" / split)
     figure = result.run_dir / "figure.png"
-    save_results_figure(cfg, checkpoint, split, figure)
+    with _timed(times, "figure"):
+        save_results_figure(cfg, checkpoint, split, figure)
     outputs = {
         "metrics table": evaluation.files["metrics.md"],
         "TensorBoard logs": result.run_dir / "tb",
@@ -58,7 +137,8 @@ def run_quickstart(cfg: Config, frames: int) -> dict[str, Path]:
         "figure": figure,
     }
     print(evaluation.files["metrics.md"].read_text())
-    print(f"quickstart finished in {time.perf_counter() - start:.0f} s")
+    steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items())
+    print(f"quickstart finished in {time.perf_counter() - start:.0f} s ({steps})")
     for name, path in outputs.items():
         print(f"  {name + ':':18s}{path.resolve()}")
     print(f"  (tensorboard --logdir {(result.run_dir / 'tb').resolve()})")
@@ -66,7 +146,8 @@ def run_quickstart(cfg: Config, frames: int) -> dict[str, Path]:
 
 
 def save_results_figure(cfg: Config, checkpoint: Path, split: str, path: Path, count: int = 4) -> Path:
-    """Rows of input | prediction | prediction side view | ground truth | ground truth side view."""
+    """Rows of input | predicted segmentation (DIR's aux head) | prediction | prediction side view |
+    ground truth | ground truth side view (2D skeletons instead of meshes without OpenGL)."""
     from dir_net.data import build_dataset
     from dir_net.render.figures import grid, save_figure
 
@@ -90,12 +171,37 @@ def _spread_batch(dataset: Dataset, count: int) -> dict[str, torch.Tensor]:
     return default_collate([dataset[int(i)] for i in indices])
 
 
+def segmentation_overlay(image: np.ndarray, seg_logits: torch.Tensor) -> np.ndarray:
+    """Predicted segmentation (3, h, w) logits (background, right, left) blended over an RGB uint8
+    image (H, W, 3) in the hand colours (right blue, left orange)."""
+    import cv2
+
+    from dir_net.render import HAND_COLORS
+
+    labels = seg_logits.argmax(0).cpu().numpy().astype(np.uint8)  # (h, w)
+    labels = cv2.resize(labels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    palette = np.array([(0.0, 0.0, 0.0), *HAND_COLORS]) * 255.0
+    out = image.astype(np.float64)
+    hand = labels > 0
+    out[hand] = 0.4 * out[hand] + 0.6 * palette[labels[hand]]
+    return (out + 0.5).astype(np.uint8)
+
+
+def _input_columns(image: np.ndarray, pred, i: int) -> tuple[list[np.ndarray], list[str]]:
+    """The input crop, and the predicted segmentation over it when the model has one."""
+    aux = getattr(pred, "aux", None) or {}
+    if "seg" not in aux:
+        return [image], ["input"]
+    return [image, segmentation_overlay(image, aux["seg"][i])], ["input", "segmentation"]
+
+
 def _mesh_panels(batch: dict, pred, faces: torch.Tensor) -> list[np.ndarray] | None:
     from dir_net import render
-    from dir_net.render.figures import sample_panel
+    from dir_net.render.figures import side_by_side
 
     faces_np = faces.cpu().numpy()
     size = batch["image"].shape[-1]
+    blank = np.full((size, size, 3), 255, np.uint8)
     try:
         with render.Renderer(size, size) as renderer:
             panels = []
@@ -105,12 +211,20 @@ def _mesh_panels(batch: dict, pred, faces: torch.Tensor) -> list[np.ndarray] | N
                 if found is None or not pred_present.any():
                     return None
                 pred_meshes, pred_camera = found
+                image = preview.denormalize(batch["image"][i])
+                columns, names = _input_columns(image, pred, i)
+                columns += [renderer.overlay(image, pred_meshes, pred_camera), renderer.side_view(pred_meshes).rgb]
+                names += ["prediction", "prediction (side)"]
                 gt_present = preview.groundtruth_present(batch, i)
-                gt_meshes = None
-                if "verts_3d" in batch and gt_present.any():  # frames without a MANO fit have no GT mesh
+                if "verts_3d" in batch and gt_present.any():
                     gt_meshes = render.hand_meshes(batch["verts_3d"][i].numpy(), faces_np, gt_present)
-                panels.append(sample_panel(renderer, preview.denormalize(batch["image"][i]), pred_camera,
-                                           pred_meshes, gt_meshes, batch["K_crop"][i].numpy()))
+                    columns += [renderer.overlay(image, gt_meshes, batch["K_crop"][i].numpy()),
+                                renderer.side_view(gt_meshes).rgb]
+                    names += ["ground truth", "ground truth (side)"]
+                else:  # frames without a MANO fit have no GT mesh
+                    columns += [blank, blank]
+                    names += ["no GT mesh", ""]
+                panels.append(side_by_side(columns, names))
             return panels
     except render.RenderUnavailableError as exc:
         log.warning("no OpenGL for mesh rendering (%s); the figure shows 2D skeletons", exc)
@@ -123,7 +237,7 @@ def _skeleton_panels(batch: dict, pred) -> list[np.ndarray]:
     panels = []
     for i in range(len(batch["image"])):
         image = preview.denormalize(batch["image"][i])
-        columns, names = [image], ["input"]
+        columns, names = _input_columns(image, pred, i)
         if pred.joints_2d is not None:
             columns.append(preview.draw_skeletons(image, pred.joints_2d[i].float().numpy(),
                                                   preview.predicted_present(pred, i)))
