@@ -194,10 +194,7 @@ def test_multi_plane_projection_matches_a_per_bone_reference():
     proj = BoneProjection(4, 6, bones, multi_plane=True)
     feat = torch.randn(2, 2, 4, 4)
     uv = torch.rand(2, 2, 4, 2) * 1.6 - 0.8
-    captured = {}
-    proj.conv.register_forward_hook(lambda m, inp, out: captured.update(planes=inp[0]))
-    proj(feat, uv, (8, 8), 1.5)
-    planes = captured["planes"].view(2, 2, 3, 4, 8, 8)
+    planes = proj.explicit_planes(feat, uv, (8, 8), 1.5).view(2, 2, 3, 4, 8, 8)
     px = (uv + 1) * 0.5 * 8 - 0.5
     for b in range(2):
         for h in range(2):
@@ -209,6 +206,19 @@ def test_multi_plane_projection_matches_a_per_bone_reference():
                         d = (p - (a + t * (c - a))).norm()
                         expect = ((1 - t) * feat[b, h, i] + t * feat[b, h, j]) if d <= 1.5 else torch.zeros(4)
                         assert torch.allclose(planes[b, h, k, :, y, x], expect, atol=1e-5)
+
+
+def test_factorised_mfp_equals_the_conv_of_the_explicit_planes():
+    """The forward never builds the 2 x K x C planes; it must equal conv3x3 -> BN -> ReLU of them."""
+    torch.manual_seed(0)
+    bones = [(0, 1), (1, 2), (0, 3), (3, 2)]
+    proj = BoneProjection(5, 7, bones, multi_plane=True).eval()
+    proj.conv[1].running_mean.normal_()
+    proj.conv[1].running_var.uniform_(0.5, 2.0)
+    feat = torch.randn(3, 2, 4, 5)
+    uv = torch.rand(3, 2, 4, 2) * 1.6 - 0.8
+    expected = proj.conv(proj.explicit_planes(feat, uv, (12, 10), 1.5))
+    torch.testing.assert_close(proj(feat, uv, (12, 10), 1.5), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_single_plane_averages_overlapping_bones_and_heatmaps_peak_at_joints():
@@ -282,7 +292,8 @@ def test_build_model_uses_the_registry(monkeypatch):
 def test_paper_sizes_official_and_light_heads():
     info = model_info(load_config(DEFAULT), 256)
     assert info["parameters"]["total"] == pytest.approx(90.4e6, rel=0.02)  # official code minus its defects
-    assert info["gflops"] == pytest.approx(36.8, rel=0.02)
+    assert info["gflops_reference"] == pytest.approx(36.8, rel=0.02)  # explicit MFP planes, as the paper
+    assert info["gflops"] < 0.65 * info["gflops_reference"]  # as executed: factorised MFP, same output
     light = build_model(load_config(CONFIG_DIR / "dir_r50_interhand_light.yaml"))
     assert n_params(light) == pytest.approx(55.1e6, rel=0.05)  # the paper's figure
 

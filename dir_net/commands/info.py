@@ -44,15 +44,39 @@ def model_info(cfg: Any, image_size: int) -> dict[str, Any]:
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         output = model(images)
+    reference = _reference_flops(model, images)
     return {
         "model": cfg.model.name,
         "input": "x".join(str(n) for n in images.shape),
         "parameters": params,
         "parameters_millions": round(params["total"] / 1e6, 2),
         "gflops": round(counter.get_total_flops() / 1e9, 2),
-        "flops_note": "torch.utils.flop_counter: 2 FLOPs per multiply-accumulate (conv, matmul, attention)",
+        "gflops_reference": round(reference / 1e9, 2),
+        "flops_note": "torch.utils.flop_counter: 2 FLOPs per multiply-accumulate (conv, matmul, attention). "
+                      "gflops: as executed (MFP factorised, same output); gflops_reference: with the explicit "
+                      "2 x 20 x C MFP planes, as the paper and the official code compute it",
         "outputs": _shapes(output),
     }
+
+
+def _reference_flops(model: Any, images: Any) -> float:
+    """FLOPs with every MFP projection building its explicit planes (comparable with the paper)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dir_net.models.mfp import BoneProjection
+
+    projections = [m for m in model.modules() if isinstance(m, BoneProjection)]
+    for m in projections:
+        m.factorised = False
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(images)
+    finally:
+        for m in projections:
+            m.factorised = True
+    return counter.get_total_flops()
 
 
 def _shapes(obj: Any) -> Any:

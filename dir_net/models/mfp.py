@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 PROJECTIONS = ("none", "single_plane", "multi_plane_heatmap", "mfp")
@@ -68,6 +69,7 @@ class BoneProjection(nn.Module):
     def __init__(self, feat_dim: int, out_ch: int, bones: Sequence[tuple[int, int]], multi_plane: bool) -> None:
         super().__init__()
         self.multi_plane = multi_plane
+        self.factorised = True  # False: build the explicit planes (same output; the official code's FLOPs)
         self.register_buffer("bones", torch.tensor(bones, dtype=torch.long), persistent=False)
         planes = 2 * len(bones) * feat_dim if multi_plane else feat_dim
         self.conv = _ToWidth(planes, out_ch)
@@ -77,6 +79,8 @@ class BoneProjection(nn.Module):
         h, w = size
         weights = bone_weights(uv_to_map_pixels(joints_uv, h, w), self.bones, h, w, radius)
         ends = torch.stack([joint_feat[:, :, self.bones[:, 0]], joint_feat[:, :, self.bones[:, 1]]], dim=3)
+        if self.multi_plane and self.factorised:
+            return self.conv[2](self.conv[1](self._project_planes(ends, weights, h, w)))
         if self.multi_plane:  # (B, 2, K, 2, C) x (B, 2, K, 2, P) -> (B, 2, K, C, P)
             planes = torch.einsum("bhkec,bhkep->bhkcp", ends, weights)
         else:
@@ -84,6 +88,33 @@ class BoneProjection(nn.Module):
             count = (weights.sum(dim=3) > 0).to(weights.dtype).sum(dim=(1, 2))  # bones covering each pixel
             planes = total / count.clamp_min(1.0)[:, None]
         return self.conv(planes.reshape(joint_feat.shape[0], -1, h, w))
+
+
+    def _project_planes(self, ends: Tensor, weights: Tensor, h: int, w: int) -> Tensor:
+        """conv3x3 of the 2 x K x C feature planes without building them (exact, the conv is linear).
+
+        plane[(h,k,c), p] = sum_e ends[h,k,e,c] * weights[h,k,e,p], so
+        conv(planes)[o] = conv(weights, G) with per-sample kernels G[o,(h,k,e)] = sum_c W[o,(h,k,c)] ends[h,k,e,c]:
+        a conv over 2 x K x 2 endpoint weight maps instead of 2 x K x C planes (80 vs 2,560 input
+        channels; DIR 36.4 -> 21.8 GFLOPs, docs/BENCHMARKS.md). `explicit_planes` is the direct form.
+        ends (B, 2, K, 2, C); weights (B, 2, K, 2, P) -> (B, out_ch, H, W) before BN and ReLU.
+        """
+        conv = self.conv[0]
+        b, _, k, _, c = ends.shape
+        kernel = conv.weight.view(conv.out_channels, 2, k, c, 3, 3)
+        g = torch.einsum("ohkcxy,bhkec->bohkexy", kernel, ends.to(kernel.dtype))
+        out = F.conv2d(weights.reshape(1, b * 4 * k, h, w).to(g.dtype),
+                       g.reshape(b * conv.out_channels, 4 * k, 3, 3), padding=1, groups=b)
+        return out.view(b, conv.out_channels, h, w)
+
+    def explicit_planes(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
+        """The 2 x K x C MFP planes themselves (B, 2*K*C, H, W): the paper's formulation, for tests
+        and figures."""
+        h, w = size
+        weights = bone_weights(uv_to_map_pixels(joints_uv, h, w), self.bones, h, w, radius)
+        ends = torch.stack([joint_feat[:, :, self.bones[:, 0]], joint_feat[:, :, self.bones[:, 1]]], dim=3)
+        planes = torch.einsum("bhkec,bhkep->bhkcp", ends, weights)  # (B, 2, K, C, P)
+        return planes.reshape(joint_feat.shape[0], -1, h, w)
 
 
 class HeatmapProjection(nn.Module):
