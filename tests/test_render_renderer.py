@@ -19,11 +19,10 @@ from dir_net.render.renderer import (
     SEG_RIGHT,
     MeshSpec,
     Renderer,
-    RenderUnavailableError,
     segmentation_and_dense,
     weak_perspective_meshes,
 )
-from gl import no_gl
+from gl import open_renderer
 
 SIZE = 128
 CAM = PinholeCamera(150.0, 150.0, 63.5, 63.5)
@@ -31,10 +30,7 @@ CAM = PinholeCamera(150.0, 150.0, 63.5, 63.5)
 
 @pytest.fixture(scope="module")
 def renderer():
-    try:
-        r = Renderer(SIZE, SIZE)
-    except RenderUnavailableError as e:  # only when EGL / OpenGL is genuinely missing
-        no_gl(e)
+    r = open_renderer(SIZE, SIZE)
     yield r
     r.close()
 
@@ -113,11 +109,7 @@ def test_overlay_lands_on_projected_vertices(renderer):
 
 
 def test_overlay_resizes_to_the_image():
-    try:
-        r = Renderer(32, 32)
-    except RenderUnavailableError as e:
-        no_gl(e)
-    with r:
+    with open_renderer(32, 32) as r:
         image = np.full((60, 90, 3), 128, np.uint8)
         cam = PinholeCamera(100.0, 100.0, 44.5, 29.5)
         out = r.overlay(image, [sphere((0.0, 0.0, 0.5))], cam, opacity=0.5)
