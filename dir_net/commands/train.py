@@ -50,10 +50,12 @@ def _train(args: argparse.Namespace) -> int:
         return 0
 
     from dir_net.engine.distributed import shutdown_distributed
+    from dir_net.engine.runtime import cpu_thread_limit
     from dir_net.engine.trainer import Trainer
 
     try:
-        result = Trainer(cfg, resume=args.resume).fit()
+        with cpu_thread_limit(cfg):
+            result = Trainer(cfg, resume=args.resume).fit()
     finally:
         shutdown_distributed()
     if not result.is_main:

@@ -7,14 +7,14 @@
 4. evaluate the best (else last) checkpoint on the test split,
 5. render a figure of test samples (input | predicted segmentation | meshes | ground truth),
 and print where the metrics table, TensorBoard logs, checkpoint and figure are, and the time per step.
-On the CPU, torch uses one thread fewer per loader worker than there are cores (see `cpu_threads`).
+On the CPU, torch uses one thread fewer per loader worker than there are cores
+(see `dir_net.engine.runtime.cpu_threads`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -27,6 +27,7 @@ from dir_net.config import Config
 from dir_net.engine import inference, preview
 from dir_net.engine.checkpoint import load_model_weights
 from dir_net.engine.evaluation import evaluate_checkpoint
+from dir_net.engine.runtime import cpu_thread_limit
 from dir_net.engine.trainer import Trainer, _default_model_factory, apply_model_pipeline
 from dir_net.errors import DataError
 
@@ -75,31 +76,6 @@ def prepare_splits(cfg: Config, splits: Sequence[str]) -> None:
                      ", ".join(f"{count} {outcome}" for outcome, count in report["aux_maps"].items()))
 
 
-def cpu_threads(num_workers: int) -> int:
-    """Intra-op threads for a CPU run: the cores this process may use, less one per loader worker.
-    More busy threads than free cores make OpenMP's spin-waiting collapse the throughput of a small
-    model (measured: a training step 17x slower with 2 threads than with 1 on a 2-core machine
-    that had one other busy process)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores - num_workers)
-
-
-@contextlib.contextmanager
-def _cpu_thread_limit(cfg: Config) -> Iterator[None]:
-    """On the CPU, leave a core to each loader worker (unless OMP_NUM_THREADS says otherwise);
-    the previous thread count is restored afterwards."""
-    before = torch.get_num_threads()
-    on_cpu = cfg.train.device == "cpu" or (cfg.train.device == "auto" and not torch.cuda.is_available())
-    if on_cpu and "OMP_NUM_THREADS" not in os.environ:
-        threads = cpu_threads(int(cfg.train.num_workers))
-        torch.set_num_threads(threads)
-        log.info("CPU run: %d intra-op thread(s) beside %d loader worker(s)", threads, cfg.train.num_workers)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @contextlib.contextmanager
 def _timed(times: dict[str, float], name: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -110,7 +86,7 @@ def _timed(times: dict[str, float], name: str) -> Iterator[None]:
 def run_quickstart(cfg: Config, frames: int) -> dict[str, Path]:
     """Data -> prepare -> training -> evaluation -> figure; returns (and prints) the output paths."""
     cfg = apply_model_pipeline(cfg)
-    with _cpu_thread_limit(cfg):
+    with cpu_thread_limit(cfg):
         return _run(cfg, frames)
 
 
