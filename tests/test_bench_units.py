@@ -87,3 +87,21 @@ def test_fold_batchnorm_keeps_outputs(name):
     assert torch.allclose(getattr(after, key), getattr(before, key), rtol=1e-3, atol=1e-4)
     with pytest.raises(ValueError, match="eval-mode"):
         fold_batchnorm(model.train())
+
+
+def test_explicit_mfp_switch_keeps_outputs_and_costs_more_flops():
+    from dir_net.bench import models as bench_models
+    from dir_net.bench.models import SMOKE_OVERRIDES
+
+    cfg = bench_models.model_config("dir", None, SMOKE_OVERRIDES)
+    torch.manual_seed(0)
+    model = bench_models.build(cfg, torch.device("cpu"), channels_last=False, train=False)
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        factorised = model(images).joints
+        flops_factorised = bench_models.count_flops(lambda: model(images))
+        assert bench_models.use_explicit_mfp(model) == 2  # one projection per refinement stage
+        explicit = model(images).joints
+        flops_explicit = bench_models.count_flops(lambda: model(images))
+    assert torch.allclose(explicit, factorised, atol=1e-5)
+    assert flops_explicit > flops_factorised

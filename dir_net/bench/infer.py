@@ -45,6 +45,7 @@ class InferOptions:
     device: str = "auto"
     dtype: str = "fp32"
     channels_last: bool = False
+    explicit_mfp: bool = False  # DIR: explicit MFP planes instead of the factorised conv (same output)
     fold_bn: bool = False  # fold conv -> BatchNorm pairs (eval statistics) before timing
     compile: bool = False
     cuda_graphs: bool = False
@@ -152,7 +153,7 @@ def run(opts: InferOptions) -> dict[str, Any]:
     model_info: dict[str, Any] = {}
     for name in names:
         cfg = bench_models.model_config(name, opts.config, opts.overrides)
-        model = bench_models.build(cfg, device, opts.channels_last, train=False)
+        model = bench_models.build(cfg, device, opts.channels_last, train=False, explicit_mfp=opts.explicit_mfp)
         folded = fold_batchnorm(model) if opts.fold_bn else 0
         hands = bench_models.hand_layer(cfg)
         one = to_device(synthetic_batch(1, opts.size, hands=hands), device, opts.channels_last)

@@ -55,13 +55,27 @@ def model_config(name: str, config: str | None = None, overrides: Iterable[str] 
     return load_config(config, [*MODEL_OVERRIDES[name], *overrides])
 
 
-def build(cfg: Any, device: torch.device, channels_last: bool, train: bool) -> nn.Module:
+def build(cfg: Any, device: torch.device, channels_last: bool, train: bool, explicit_mfp: bool = False) -> nn.Module:
+    """The configured model on `device`; `explicit_mfp`: see `use_explicit_mfp`."""
     from dir_net.models import build_model
 
     model = build_model(cfg).to(device)
+    if explicit_mfp:
+        use_explicit_mfp(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model.train(train)
+
+
+def use_explicit_mfp(model: nn.Module) -> int:
+    """Make DIR's MFP projections build the explicit 2 x 20 x C planes (the paper's / official
+    code's formulation, same output) instead of the factorised conv; returns the modules switched."""
+    switched = 0
+    for module in model.modules():
+        if hasattr(module, "factorised") and getattr(module, "multi_plane", False):
+            module.factorised = False
+            switched += 1
+    return switched
 
 
 def compile_model(model: nn.Module, cuda_graphs: bool) -> nn.Module:

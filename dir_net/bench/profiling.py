@@ -32,6 +32,7 @@ class ProfileOptions:
     device: str = "auto"
     dtype: str = "fp32"
     channels_last: bool = False
+    explicit_mfp: bool = False  # DIR: explicit MFP planes instead of the factorised conv (same output)
     batch: int = 8
     size: int = 256
     iters: int = 3
@@ -123,7 +124,7 @@ def run(opts: ProfileOptions) -> dict[str, Any]:
         raise DirNetError("--batch and --iters must be >= 1")
     name = bench_models.resolve_models(opts.model)[0]
     cfg = bench_models.model_config(name, opts.config, opts.overrides)
-    model = bench_models.build(cfg, device, opts.channels_last, train=False)
+    model = bench_models.build(cfg, device, opts.channels_last, train=False, explicit_mfp=opts.explicit_mfp)
     batch = to_device(synthetic_batch(opts.batch, opts.size, hands=bench_models.hand_layer(cfg)), device,
                       opts.channels_last)
     step = make_step(model, model, batch, device, opts.dtype)

@@ -42,6 +42,7 @@ class TrainOptions:
     device: str = "auto"
     dtype: str = "fp32"
     channels_last: bool = False
+    explicit_mfp: bool = False  # DIR: explicit MFP planes instead of the factorised conv (same output)
     compile: bool = False
     batch: int = 0  # 0 -> 64 on CUDA (the papers' batch), 4 on the CPU
     iters: int = 0  # timed steps; 0 -> 30 on CUDA, 3 on the CPU
@@ -105,7 +106,7 @@ def run(opts: TrainOptions) -> dict[str, Any]:
     rows, info = [], {}
     for name in bench_models.resolve_models(opts.models):
         cfg = bench_models.model_config(name, opts.config, opts.overrides)
-        model = bench_models.build(cfg, device, opts.channels_last, train=True)
+        model = bench_models.build(cfg, device, opts.channels_last, train=True, explicit_mfp=opts.explicit_mfp)
         hands = bench_models.hand_layer(cfg)
         small = to_device(synthetic_batch(FLOP_COUNT_BATCH, opts.size, hands=hands), device, opts.channels_last)
         flops = train_flops(model, small)

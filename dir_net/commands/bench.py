@@ -21,6 +21,8 @@ def _model_options(p: argparse.ArgumentParser, models: bool = True) -> None:
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (cuda when available)")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"), help="autocast dtype (fp32: none)")
     p.add_argument("--channels-last", action="store_true", help="NHWC model and input")
+    p.add_argument("--explicit-mfp", action="store_true",
+                   help="DIR: build the explicit MFP planes instead of the factorised conv (same output)")
     p.add_argument("--size", type=int, default=256, help="square input side, px")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
 
@@ -195,8 +197,8 @@ def print_result(result: dict[str, Any], columns: tuple[str, ...]) -> None:
     if result["bench"] == "data":
         stages = [{"pipeline": k, **v} for k, v in extra["stages"].items()]
         print("\nper-sample stages (one thread, ms):")
-        print(format_table(stages, ("pipeline", "decode_ms", "aux_maps_ms", "read_record_ms", "gt_mano_ms", "pipeline_ms",
-                                    "normalise_ms", "sample_total_ms", "sample_bytes")))
+        print(format_table(stages, ("pipeline", "decode_ms", "aux_maps_ms", "read_record_ms", "gt_mano_ms",
+                                    "pipeline_ms", "normalise_ms", "sample_total_ms", "sample_bytes")))
         print("\nJPEG decoders (one thread):")
         print(format_table(extra["decoders"], ("decoder", "ms_per_image")))
         transfer = {k: round(v["ms_per_sample"], 3) for k, v in extra["transfer"].items()}
