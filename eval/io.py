@@ -121,14 +121,14 @@ def _check_field(field: str, array: np.ndarray, num_rows: int, source: str) -> n
     if field in ("ids", "hand_type"):
         if not np.issubdtype(array.dtype, np.integer):
             raise InputError(f"{source}: field '{field}' must hold integers, got {array.dtype}")
-        return array.astype(np.int64)
+        return array.astype(np.int64, copy=False)
     if field in ("joint_valid", "verts_valid"):
         if array.dtype != np.bool_ and not np.isin(array, (0, 1)).all():
             raise InputError(f"{source}: field '{field}' must hold booleans or 0/1")
-        return array.astype(bool)
+        return array.astype(bool, copy=False)
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise InputError(f"{source}: field '{field}' must hold real numbers, got {array.dtype}")
-    return array.astype(np.float64)
+    return array.astype(np.float64, copy=False)  # no copy when already float64
 
 
 def _check_faces(faces: np.ndarray, arrays: Arrays, source: str) -> np.ndarray:
