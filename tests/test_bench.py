@@ -106,8 +106,8 @@ def test_eval_rows_with_and_without_iv(tmp_path):
 
 
 def test_profile_modules_and_operators(tmp_path):
-    result = run_bench(tmp_path, "profile", "--device", "cpu", "--threads", "1", "--batch", "2", "--size", "64", "--iters", "1",
-                       *SMOKE_OVERRIDES)
+    result = run_bench(tmp_path, "profile", "--device", "cpu", "--threads", "1", "--batch", "2", "--size", "64",
+                       "--iters", "1", *SMOKE_OVERRIDES)
     modules = {r["module"]: r for r in result["rows"]}
     assert "backbone" in modules and "hands (MANO layer)" in modules
     assert modules["hands (MANO layer)"]["calls"] == 3  # initial estimate + 2 refinement stages
