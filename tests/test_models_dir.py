@@ -30,11 +30,8 @@ BONES = 20
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_thread):
     yield
-    torch.set_num_threads(before)
 
 
 def small_model(path: Path = DEFAULT, *overrides: str):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from torch.utils.data import default_collate
@@ -19,20 +18,12 @@ from dir_net.data import build_dataset, split_files
 from dir_net.data.quality import prepare
 from dir_net.data.synth import generate
 from dir_net.models import build_model
+from overfit import fit_one_batch
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dir_r50_interhand.yaml"
 SMALL = ["model.backbone.width=8", "model.dir.width=32", "model.dir.joint_dim=32", "model.dir.plane_dim=8",
          "model.dir.regressor_hidden=64"]
 STEPS = 80
-
-
-@pytest.fixture
-def one_thread():
-    """Single-threaded math: much faster than oversubscribed threads on a shared small machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _vertex_error(model, batch) -> float:
@@ -59,15 +50,8 @@ def test_overfits_one_batch(one_thread, tmp_path):
     torch.manual_seed(0)
     model = build_model(load_config(CONFIG, SMALL))
     batch = synthetic_batch(tmp_path / "synthetic")
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     error_before = _vertex_error(model, batch)
-    history = []
-    for _ in range(STEPS):
-        losses = model.losses(model(batch["image"]), batch)
-        optimizer.zero_grad()
-        losses["total"].backward()
-        optimizer.step()
-        history.append(losses["total"].item())
+    history, _ = fit_one_batch(model, batch, steps=STEPS, lr=1e-3)
     assert min(history[-10:]) <= 0.1 * history[0], history[::10]
     error_after = _vertex_error(model, batch)
     assert error_after <= 0.1 * error_before, (error_before, error_after)
