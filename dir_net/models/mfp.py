@@ -77,18 +77,31 @@ class BoneProjection(nn.Module):
     def forward(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
         """joint_feat (B, 2, 21, C), joints_uv (B, 2, 21, 2) in [-1, 1] -> (B, out_ch, H, W)."""
         h, w = size
-        weights = bone_weights(uv_to_map_pixels(joints_uv, h, w), self.bones, h, w, radius)
-        ends = torch.stack([joint_feat[:, :, self.bones[:, 0]], joint_feat[:, :, self.bones[:, 1]]], dim=3)
+        ends, weights = self._endpoints(joint_feat, joints_uv, h, w, radius)
         if self.multi_plane and self.factorised:
             return self.conv[2](self.conv[1](self._project_planes(ends, weights, h, w)))
-        if self.multi_plane:  # (B, 2, K, 2, C) x (B, 2, K, 2, P) -> (B, 2, K, C, P)
-            planes = torch.einsum("bhkec,bhkep->bhkcp", ends, weights)
-        else:
-            total = torch.einsum("bhkec,bhkep->bcp", ends, weights)
-            count = (weights.sum(dim=3) > 0).to(weights.dtype).sum(dim=(1, 2))  # bones covering each pixel
-            planes = total / count.clamp_min(1.0)[:, None]
-        return self.conv(planes.reshape(joint_feat.shape[0], -1, h, w))
+        return self.conv(self._planes(ends, weights).reshape(joint_feat.shape[0], -1, h, w))
 
+    def explicit_planes(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
+        """The feature planes themselves (B, planes, H, W), what the conv sees in the paper's
+        formulation (for tests and figures)."""
+        h, w = size
+        ends, weights = self._endpoints(joint_feat, joints_uv, h, w, radius)
+        return self._planes(ends, weights).reshape(joint_feat.shape[0], -1, h, w)
+
+    def _endpoints(self, joint_feat: Tensor, joints_uv: Tensor, h: int, w: int, radius: float) -> tuple[Tensor, Tensor]:
+        """Bone endpoint features (B, 2, K, 2, C) and their blend weights (B, 2, K, 2, P)."""
+        weights = bone_weights(uv_to_map_pixels(joints_uv, h, w), self.bones, h, w, radius)
+        ends = torch.stack([joint_feat[:, :, self.bones[:, 0]], joint_feat[:, :, self.bones[:, 1]]], dim=3)
+        return ends, weights
+
+    def _planes(self, ends: Tensor, weights: Tensor) -> Tensor:
+        """MFP: (B, 2, K, C, P) one plane per hand and bone; single plane: (B, C, P) averaged."""
+        if self.multi_plane:
+            return torch.einsum("bhkec,bhkep->bhkcp", ends, weights)
+        total = torch.einsum("bhkec,bhkep->bcp", ends, weights)
+        count = (weights.sum(dim=3) > 0).to(weights.dtype).sum(dim=(1, 2))  # bones covering each pixel
+        return total / count.clamp_min(1.0)[:, None]
 
     def _project_planes(self, ends: Tensor, weights: Tensor, h: int, w: int) -> Tensor:
         """conv3x3 of the 2 x K x C feature planes without building them (exact, the conv is linear).
@@ -106,15 +119,6 @@ class BoneProjection(nn.Module):
         out = F.conv2d(weights.reshape(1, b * 4 * k, h, w).to(g.dtype),
                        g.reshape(b * conv.out_channels, 4 * k, 3, 3), padding=1, groups=b)
         return out.view(b, conv.out_channels, h, w)
-
-    def explicit_planes(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
-        """The 2 x K x C MFP planes themselves (B, 2*K*C, H, W): the paper's formulation, for tests
-        and figures."""
-        h, w = size
-        weights = bone_weights(uv_to_map_pixels(joints_uv, h, w), self.bones, h, w, radius)
-        ends = torch.stack([joint_feat[:, :, self.bones[:, 0]], joint_feat[:, :, self.bones[:, 1]]], dim=3)
-        planes = torch.einsum("bhkec,bhkep->bhkcp", ends, weights)  # (B, 2, K, C, P)
-        return planes.reshape(joint_feat.shape[0], -1, h, w)
 
 
 class HeatmapProjection(nn.Module):
