@@ -202,13 +202,14 @@ def _check_kintree(out: dict[str, np.ndarray], source: str) -> None:
     raw = out["kintree_table"]
     if raw.dtype.kind not in "iu":
         raise ModelFileError(f"{source}: field 'kintree_table' must be integer, got {raw.dtype}")
+    # The root has no parent: the official files store 4294967295 (2^32 - 1, as int64 or uint32)
+    # and every MANO / SMPL loader reads any value there as -1; only the other 15 are checked.
     table = raw.astype(np.int64)
-    if raw.dtype.kind == "u" and raw[0, 0] == np.iinfo(raw.dtype).max:
-        table[0, 0] = -1  # the official files store the root's parent as the unsigned maximum
+    table[0, 0] = -1
     if not np.array_equal(table[1], np.arange(NUM_SKELETON)) or not np.array_equal(table[0], MANO_PARENTS):
         raise ModelFileError(
             f"{source}: field 'kintree_table' is not MANO's 16-joint tree "
-            f"(parents {MANO_PARENTS.tolist()}); got parents {table[0].tolist()}")
+            f"(parents {MANO_PARENTS.tolist()}, root's ignored); got parents {raw[0].tolist()}")
     out["kintree_table"] = table
 
 

@@ -85,6 +85,9 @@ THUMB_JOINTS = np.array([
 THUMB_RADII = (0.0125, 0.0117, 0.0110, 0.0104, 0.0100, 0.0098, 0.0095, 0.0090)
 THUMB_BASE_T = (0.3, 0.6, 0.85)  # Bezier parameters of the rings between the palm and the MCP
 THUMB_PATCH_RINGS = (1, 2, 3)  # palm rings holding the thumb opening
+# Quads whose diagonals differ by less than this (relative) are ties (the mesh's symmetric quads
+# differ by < 1e-14, the others by > 3e-4) and are split combinatorially.
+DIAGONAL_TIE_RTOL = 1e-9
 CAP_ANGLES = np.deg2rad([30.0, 55.0, 75.0])  # fingertip cap rings (latitude from the equator)
 
 # Palm rings 0-4 (ring 5 is the knuckle ring made of the finger bases).
@@ -131,12 +134,15 @@ class _Mesh:
     def polygon(self, ids: list[int]) -> None:
         """A planar-ish polygon (listed counter-clockwise seen from outside) as triangles.
 
-        Quads split along their shorter diagonal; larger polygons fan from the first vertex.
+        Quads split along their clearly shorter diagonal; symmetric quads (diagonals equal up to
+        DIAGONAL_TIE_RTOL) along a-c, so last-bit float differences between CPUs cannot change the
+        topology. Larger polygons fan from the first vertex.
         """
         if len(ids) == 4:
             a, b, c, d = ids
             p = self.points
-            if np.linalg.norm(p[a] - p[c]) <= np.linalg.norm(p[b] - p[d]):
+            ac, bd = np.linalg.norm(p[a] - p[c]), np.linalg.norm(p[b] - p[d])
+            if ac <= bd * (1.0 + DIAGONAL_TIE_RTOL):
                 self.faces += [(a, b, c), (a, c, d)]
             else:
                 self.faces += [(a, b, d), (b, c, d)]

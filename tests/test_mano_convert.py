@@ -2,6 +2,8 @@
 
 import os
 import pickle
+import pickletools
+import struct
 import subprocess
 import sys
 import types
@@ -30,8 +32,27 @@ def _official_like(side: str = "right") -> dict:
     return out
 
 
+def _as_python2_strings(data: bytes) -> bytes:
+    """A protocol-2 pickle with every text string stored as a Python 2 `str` (BINSTRING), as in
+    the official files written by Python 2: keys, dtype codes and numpy's raw array bytes (which
+    Python 3 pickles as _codecs.encode(text, 'latin1')) then only load with encoding='latin1'."""
+    out, last = bytearray(), 0
+    for op, arg, pos in pickletools.genops(data):
+        if op.name not in ("BINUNICODE", "SHORT_BINUNICODE"):
+            continue
+        try:
+            raw = arg.encode("latin1")
+        except UnicodeEncodeError:
+            continue
+        end = pos + 1 + (4 if op.name == "BINUNICODE" else 1) + len(arg.encode("utf-8"))
+        out += data[last:pos] + b"T" + struct.pack("<i", len(raw)) + raw
+        last = end
+    return bytes(out + data[last:])
+
+
 def _write_chumpy_pickle(path: Path, arrays: dict) -> None:
-    """Pickle like the official files: chumpy objects (value under 'x') and a sparse regressor.
+    """Pickle like the official files: chumpy objects (value under 'x'), a sparse regressor and
+    Python 2 strings (latin1).
 
     The fake `chumpy` module exists only while pickling and is removed before anything loads.
     """
@@ -49,10 +70,12 @@ def _write_chumpy_pickle(path: Path, arrays: dict) -> None:
         data = dict(arrays)
         data["shapedirs"] = Ch(arrays["shapedirs"])
         data["v_template"] = Ch(arrays["v_template"])
+        data["posedirs"], data["weights"] = Ch(arrays["posedirs"]), Ch(arrays["weights"])
+        data["J"] = Ch(np.zeros((16, 3)))
         data["J_regressor"] = scipy.sparse.csc_matrix(arrays["J_regressor"])
         data["bs_style"], data["bs_type"] = "lbs", "lrotmin"
         data["hands_coeffs"] = np.zeros((4, 45))
-        path.write_bytes(pickle.dumps(data, protocol=2))
+        path.write_bytes(_as_python2_strings(pickle.dumps(data, protocol=2)))
     finally:
         del sys.modules["chumpy"], sys.modules["chumpy.ch"]
 
@@ -83,6 +106,42 @@ def test_convert_recovers_arrays_exactly(official, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert dst.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+
+
+def test_python2_strings_are_really_written(official):
+    folder, _ = official
+    ops = {op.name for op, _, _ in pickletools.genops((folder / "MANO_RIGHT.pkl").read_bytes())}
+    assert "BINSTRING" in ops and not ops & {"BINUNICODE", "SHORT_BINUNICODE"}
+
+
+@pytest.mark.parametrize("dtype, root_parent", [(np.int64, 2**32 - 1), (np.uint32, 2**32 - 1),
+                                                (np.uint64, 2**32 - 1), (np.int64, -1)])
+def test_official_root_parent_values_are_accepted(tmp_path, dtype, root_parent):
+    """The official files store the root's parent as 4294967295 (2^32 - 1), in int64 or uint32;
+    every MANO / SMPL loader reads it as -1, so any root parent is accepted."""
+    arrays = _official_like("right")
+    kintree = arrays["kintree_table"].astype(np.int64)
+    kintree[0, 0] = root_parent
+    arrays["kintree_table"] = kintree.astype(dtype)
+    src, dst = tmp_path / "MANO_RIGHT.pkl", tmp_path / "MANO_RIGHT.npz"
+    _write_chumpy_pickle(src, arrays)
+    assert main(["convert", str(src), str(dst)]) == 0
+    with np.load(dst) as npz:
+        assert npz["kintree_table"].dtype == np.int64
+        np.testing.assert_array_equal(npz["kintree_table"][0], [-1] + kintree[0, 1:].tolist())
+        np.testing.assert_array_equal(npz["kintree_table"][1], np.arange(16))
+
+
+def test_wrong_non_root_parent_is_rejected(tmp_path, capsys):
+    arrays = _official_like("right")
+    kintree = arrays["kintree_table"].astype(np.int64)
+    kintree[0, 5] = 2  # index1's parent must be the wrist (0)
+    arrays["kintree_table"] = kintree.astype(np.uint32)
+    src = tmp_path / "MANO_RIGHT.pkl"
+    _write_chumpy_pickle(src, arrays)
+    assert main(["convert", str(src), str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "kintree_table" in err and str(src) in err and len(err.splitlines()) == 1
 
 
 def test_smplx_loads_converted_npz(official, tmp_path):

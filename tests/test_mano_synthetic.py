@@ -8,7 +8,8 @@ import trimesh
 from mano import load_hands
 from mano.convert import FLOAT_KEYS, infer_side, load_model_arrays
 from mano.joints import MANO_SKELETON_NAMES, TIP_VERTEX_SETS
-from mano.synthetic import DATA_DIR, FILE_NAMES, build_hands
+from mano import synthetic
+from mano.synthetic import DATA_DIR, FILE_NAMES, build_hands, build_right_hand
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +28,37 @@ def test_closed_surface_with_778_vertices(hands):
 
 
 def test_deterministic_and_matches_shipped_data(hands):
+    """Topology exactly; floats within a tolerance (other CPUs / BLAS differ in the last bits)."""
     again = build_hands()
     for side in ("right", "left"):
-        for key in FLOAT_KEYS + ("f", "kintree_table"):
+        for key in ("f", "kintree_table"):
             np.testing.assert_array_equal(hands[side][key], again[side][key], err_msg=key)
+        for key in FLOAT_KEYS:
+            np.testing.assert_allclose(hands[side][key], again[side][key], rtol=0, atol=1e-12, err_msg=key)
         shipped = load_model_arrays(DATA_DIR / FILE_NAMES[side])
         assert shipped["side"] == side
         np.testing.assert_array_equal(shipped["f"], hands[side]["f"])
         for key in FLOAT_KEYS:
-            np.testing.assert_allclose(shipped[key], hands[side][key], rtol=0, atol=1e-10, err_msg=key)
+            np.testing.assert_allclose(shipped[key], hands[side][key], rtol=0, atol=1e-8, err_msg=key)
     assert sum((DATA_DIR / name).stat().st_size for name in FILE_NAMES.values()) < 2e6
+
+
+def test_topology_ignores_last_bit_float_differences(monkeypatch):
+    """Faces must not depend on float ties: jitter every vertex by a few ulps (what another CPU's
+    maths library may do) and the triangulation stays the same (it differed in 8 of 4656 face
+    indices on an AMD EPYC machine when quads were split by comparing equal diagonals)."""
+    reference = build_right_hand()["f"]
+    add = synthetic._Mesh.add
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+
+        def jittered_add(self, p, *args, **kwargs):
+            p = np.asarray(p, dtype=np.float64)
+            return add(self, p * (1.0 + rng.integers(-4, 5, p.shape) * np.finfo(np.float64).eps),
+                       *args, **kwargs)
+
+        monkeypatch.setattr(synthetic._Mesh, "add", jittered_add)
+        np.testing.assert_array_equal(build_right_hand()["f"], reference, err_msg=f"seed {seed}")
 
 
 def test_rig_is_consistent(hands):
