@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--place", default="auto", choices=("auto", "camera", "fit2d", "gt-root"),
                    help="how root-relative predictions are put into the camera frame")
     p.add_argument("--crop", default="auto", choices=CROPS, help="evaluation crop (data pipeline) the "
-                   "predictions' joints_2d refer to; auto: dir with vertices, internet without")
+                   "predictions' joints_2d refer to; auto: the crop recorded in the file by `dirnet eval` "
+                   "(pipeline, crop size), else dir with vertices, internet without")
     p.add_argument("--no-gt", action="store_true", help="leave out the ground-truth columns")
     p.add_argument("--turntable", type=int, metavar="ID", help="write a turntable animation of this id")
     p.add_argument("--turntable-format", default="gif", choices=("gif", "mp4"))
@@ -91,11 +92,9 @@ class RenderJob:
     """The dataset, renderer and hand model shared by every sample of one `dirnet render` run."""
 
     def __init__(self, args: argparse.Namespace, preds: Any) -> None:
-        from dir_net.config import load_config
         from dir_net.render.samples import DatasetSamples
 
-        crop = args.crop if args.crop != "auto" else ("dir" if preds.has_verts else "internet")
-        cfg = load_config(args.config, [*args.overrides, f"data.pipeline={crop}"])
+        cfg = render_config(args, preds)
         cfg.data["root"] = str(args.data)  # set directly: an override value would be parsed as YAML
         self.args, self.preds = args, preds
         self.source = DatasetSamples(cfg, args.split)
@@ -165,6 +164,55 @@ class RenderJob:
         sample, pred, _, _ = self.drawings(ann_id)
         frames = turntable(self._renderer, pred, sample.image.shape[0], self.args.frames)
         return str(save_animation(out / f"turntable_{ann_id}.{self.args.turntable_format}", frames))
+
+
+def render_config(args: argparse.Namespace, preds: Any) -> Any:
+    """The config whose sample pipeline rebuilds the crop the predictions were made on.
+
+    A predictions file written by `dirnet eval` records its crop (pipeline, crop side, box rules:
+    field `crop`); those values are used, and a --config or override that contradicts one of them
+    is refused (the drawing would be misplaced). An older file without the field is drawn on the
+    crop of --config (defaults: 256 px) and --crop.
+    """
+    import logging
+
+    from dir_net.config import load_config
+    from dir_net.errors import DirNetError
+
+    recorded = preds.crop
+    if not recorded:
+        crop = args.crop if args.crop != "auto" else ("dir" if preds.has_verts else "internet")
+        cfg = load_config(args.config, [*args.overrides, f"data.pipeline={crop}"])
+        logging.getLogger(__name__).warning(
+            "%s records no crop (field 'crop', written by `dirnet eval`); drawing it on %d px %s crops "
+            "(data.image_size, --crop): pass --config with the model's training config if it used others",
+            preds.path, cfg.data.image_size, crop)
+        return cfg
+    if args.crop not in ("auto", recorded.get("data.pipeline")):
+        raise DirNetError(f"--crop {args.crop}: {preds.path} was made on {recorded.get('data.pipeline')} crops "
+                          "(field 'crop'); drop --crop")
+    cfg = load_config(args.config, args.overrides)
+    overridden = {text.split("=", 1)[0].strip() for text in args.overrides}
+    for key, value in recorded.items():
+        current = cfg.get_path(key)
+        if (args.config or key in overridden) and not _same_value(current, value):
+            source = f"override {key}={current}" if key in overridden else f"--config {args.config} ({key}={current})"
+            raise DirNetError(f"{preds.path} was made on crops with {key}={value} (field 'crop'), but the {source} "
+                              f"differs; drop it, or render predictions of a model trained with {key}={current}")
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return cfg
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    import math
+
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
 
 
 def gt_drawing(sample: Any, meshes: bool, faces: Any) -> Any:

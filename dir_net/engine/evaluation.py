@@ -112,6 +112,7 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, split: str, out_dir
     predictions = _concat(pred_parts)
     if faces_np is not None:
         predictions["faces"] = faces_np
+    predictions.update(inference.prediction_meta(cfg))  # crop size, model, crop convention
     groundtruths = {family: _concat(parts) for family, parts in gt_parts.items()
                     if sum(len(p["ids"]) for p in parts)}
     meta = {"run": cfg.experiment.name, "checkpoint": str(checkpoint), "step": ckpt.get("step", ""),

@@ -8,6 +8,7 @@ ground truth it is defined on.
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 from typing import Any, Iterator, Mapping
@@ -76,6 +77,31 @@ def evaluator_for(cfg: Any, split: str, protocols: list[str]) -> groundtruth.Pro
     return make_evaluator(protocols, iv=cfg.evaluation.iv, subset_ids=subsets)
 
 
+# Per-pipeline config keys (besides data.pipeline and data.image_size) that place the evaluation
+# crop in the image: joints_2d / verts_2d of a predictions file are pixels of that crop.
+CROP_KEYS = {"dir": ("crop_ratio",), "internet": ("bbox_pad", "crop_center"),
+             "hand2d": ("bbox_pad", "crop_center", "box")}
+META_FIELDS = ("crop_size", "model_name", "crop")  # what predictions.npz records besides the rows
+
+
+def crop_convention(cfg: Any) -> dict[str, Any]:
+    """{dotted config key: value} of the crop a model was evaluated on: the pipeline, the crop side
+    (px) and the pipeline's box rules; a renderer rebuilds the same crop from these."""
+    pipeline = str(cfg.data.pipeline)
+    keys = {"data.pipeline": pipeline, "data.image_size": int(cfg.data.image_size)}
+    section = cfg.data.get(pipeline) or {}
+    keys.update({f"data.{pipeline}.{k}": section[k] for k in CROP_KEYS.get(pipeline, ()) if k in section})
+    return keys
+
+
+def prediction_meta(cfg: Any) -> dict[str, np.ndarray]:
+    """The META_FIELDS of predictions.npz: crop_size () int (px), model_name () str and crop () str
+    (JSON of `crop_convention`). eval.io ignores them; dir_net.render reads them."""
+    return {"crop_size": np.asarray(int(cfg.data.image_size), np.int64),
+            "model_name": np.asarray(str(cfg.model.name)),
+            "crop": np.asarray(json.dumps(crop_convention(cfg), sort_keys=True))}
+
+
 def _numpy(t: torch.Tensor, dtype: Any = np.float32) -> np.ndarray:
     return t.detach().float().cpu().numpy().astype(dtype) if t.is_floating_point() else t.detach().cpu().numpy()
 
@@ -83,6 +109,8 @@ def _numpy(t: torch.Tensor, dtype: Any = np.float32) -> np.ndarray:
 def prediction_rows(pred: Prediction, ids: torch.Tensor) -> Rows:
     """Interchange prediction fields of one batch (metres -> millimetres)."""
     rows: Rows = {"ids": ids.cpu().numpy().astype(np.int64), "joints": _numpy(pred.joints) * M_TO_MM}
+    if pred.offset is not None:  # left minus right wrist: the MRRPE vector (InterNet: Z_right + relative depth)
+        rows["offset"] = _numpy(pred.offset) * M_TO_MM
     if pred.vertices is not None:
         rows["verts"] = _numpy(pred.vertices) * M_TO_MM
     if pred.verts_2d is not None:

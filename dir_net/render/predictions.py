@@ -15,10 +15,11 @@ moves a root-relative one into the camera frame:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -66,6 +67,24 @@ class PredictionFile:
             raise DirNetError(str(exc)) from None
         self.ids = self.arrays["ids"].astype(np.int64)
         self._row = {int(i): r for r, i in enumerate(self.ids)}
+        self.crop = self._read_crop()
+
+    def _read_crop(self) -> dict[str, Any]:
+        """{dotted config key: value} of the crop the predictions were made on (the file's `crop`
+        field, written by `dirnet eval`; dir_net.engine.inference.crop_convention), or {} for a
+        file without it."""
+        with np.load(self.path, allow_pickle=False) as npz:
+            if "crop" not in npz.files:
+                return {}
+            text = str(npz["crop"])
+        try:
+            crop = json.loads(text)
+        except json.JSONDecodeError:
+            crop = None
+        if not isinstance(crop, dict):
+            raise DirNetError(f"{self.path}: field 'crop' is not a JSON object of config keys ({text[:60]!r}); "
+                              "remove the field or re-run `dirnet eval`")
+        return crop
 
     @property
     def has_verts(self) -> bool:

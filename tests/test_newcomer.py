@@ -1,0 +1,111 @@
+"""What a new user trips over (issue 18): predictions drawn at the crop size they were made on,
+one-line launcher errors, an out-of-memory rank named as such, one synthetic-hand notice per run,
+`dirnet data synth` refusing to replace a dataset, bench help saying the cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dir_net import cli
+from dir_net.config import load_config
+from dir_net.engine.inference import crop_convention, prediction_meta
+
+REPO = Path(__file__).resolve().parents[1]
+CROP = 128  # the quickstart's data.image_size: not the 256 px default
+
+
+# -- 1. predictions record their crop; `dirnet render` draws them on it ---------------------------
+
+@pytest.fixture(scope="module")
+def small_crop_predictions(tmp_path_factory):
+    """2 synthetic test frames; predictions = ground truth made root-relative, with joints_2d in
+    the pixels of a 128 px crop and the crop fields `dirnet eval` writes for a 128 px model."""
+    from dir_net.data.synth import generate
+    from dir_net.render.samples import DatasetSamples
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, frames=2, seed=0, splits=["test"], cameras=1, missing_mano=0.0)
+    cfg = load_config(None, [f"data.root={root}", f"data.image_size={CROP}"])
+    source = DatasetSamples(cfg, "test")
+    ids, joints, joints_2d = [], [], []
+    for ann_id in source.ids:
+        s = source.sample(ann_id)
+        assert s.image.shape[:2] == (CROP, CROP)
+        p = s.gt_joints @ s.K.T
+        ids.append(ann_id)
+        joints.append((s.gt_joints - s.gt_joints[0, 0]) * 1000.0)
+        joints_2d.append(p[..., :2] / p[..., 2:])
+    pred = root / "predictions.npz"
+    np.savez(pred, ids=np.array(ids), joints=np.array(joints), joints_2d=np.array(joints_2d),
+             **prediction_meta(cfg))
+    return {"root": root, "pred": pred, "ids": ids}
+
+
+def _render(case, out, *extra):
+    from gl import open_renderer
+
+    open_renderer(8, 8).close()
+    return cli.main(["render", "--pred", str(case["pred"]), "--data", str(case["root"]), "--out", str(out),
+                     "--place", "fit2d", "--ids", str(case["ids"][0]), *extra])
+
+
+def test_prediction_meta_records_crop_size_model_and_crop_rules():
+    cfg = load_config(None, ["data.image_size=128", "model.name=internet", "data.pipeline=internet"])
+    meta = prediction_meta(cfg)
+    assert int(meta["crop_size"]) == 128 and str(meta["model_name"]) == "internet"
+    crop = json.loads(str(meta["crop"]))
+    assert crop == crop_convention(cfg)
+    assert crop["data.image_size"] == 128 and crop["data.pipeline"] == "internet"
+    assert crop["data.internet.bbox_pad"] == 1.25
+
+
+def test_render_without_config_draws_on_the_recorded_crop(small_crop_predictions, tmp_path):
+    """The quickstart case: no --config, a 128 px model. The panel columns are 128 px and the
+    prediction (placed by its joints_2d) lands on the ground truth, not at half size in a corner."""
+    rc = _render(small_crop_predictions, tmp_path)
+    assert rc == 0
+    panel = cv2.imread(str(tmp_path / "panels" / f"{small_crop_predictions['ids'][0]}.png")).astype(np.int16)
+    pad = 2  # figures.side_by_side gap
+    assert panel.shape[1] == 5 * CROP + 4 * pad
+    body = panel[panel.shape[0] - CROP:]
+    image, pred, _, gt, _ = (body[:, k * (CROP + pad): k * (CROP + pad) + CROP] for k in range(5))
+    assert (np.abs(pred - image).max(-1) > 30).mean() > 0.005  # the skeleton is drawn
+    assert np.abs(pred - gt).mean() < 1.0  # exactly where the ground truth is
+
+
+def test_render_refuses_a_config_with_another_crop_size(small_crop_predictions, tmp_path, capsys):
+    config = tmp_path / "paper.yaml"
+    config.write_text("data:\n  image_size: 256\n")
+    rc = _render(small_crop_predictions, tmp_path / "out", "--config", str(config))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "data.image_size=128" in err and "data.image_size=256" in err and str(config) in err
+    assert not (tmp_path / "out" / "panels").exists()
+    rc = _render(small_crop_predictions, tmp_path / "out", "data.image_size=160")
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "override data.image_size=160" in err
+
+
+def test_eval_writes_the_crop_fields_and_the_toolkit_still_reads_the_file(tmp_path):
+    from dir_net.engine.evaluation import evaluate_checkpoint
+    from dir_net.engine.trainer import Trainer
+    from eval import load_npz
+    from test_engine_toys import toy_config, toy_dataset_factory, toy_model_factory
+
+    cfg = toy_config(tmp_path, "train.epochs=1", "train.val_every=0", "data.image_size=64")
+    result = Trainer(cfg, model_factory=toy_model_factory, dataset_factory=toy_dataset_factory).fit()
+    evaluation = evaluate_checkpoint(cfg, result.last_checkpoint, "test", tmp_path / "eval",
+                                     model_factory=toy_model_factory, dataset_factory=toy_dataset_factory)
+    path = evaluation.files["predictions.npz"]
+    with np.load(path) as npz:
+        assert int(npz["crop_size"]) == 64 and str(npz["model_name"]) == cfg.model.name
+        assert json.loads(str(npz["crop"]))["data.image_size"] == 64
+    assert len(load_npz(path, "pred")["ids"]) == evaluation.num_samples
