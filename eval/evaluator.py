@@ -100,7 +100,7 @@ class _ProtocolState:
             self.joints["interacting"].add(errors, mask & interacting)
         self.pck.add(errors, mask)
         both = hands.all(axis=1)
-        rr = metrics.relative_root_errors(pred["joints"], gt["joints"], p.root)
+        rr = metrics.relative_root_errors(pred["joints"], gt["joints"], p.root, pred.get("offset"))
         self.mrrpe_sum += float(rr[both].sum())
         self.mrrpe_count += int(both.sum())
         mesh_hands = hands & gt["verts_valid"] if "verts_valid" in gt else hands  # (N, 2)
@@ -134,7 +134,7 @@ class Evaluator:
     """Accumulate row-matched batches under several protocols; `compute()` at the end.
 
     Batches are dicts with the interchange fields (numpy arrays or CPU tensors, millimetres):
-    `pred` needs 'joints' and may have 'verts', 'verts_2d', 'joints_2d', 'hand_prob', 'faces';
+    `pred` needs 'joints' and may have 'verts', 'verts_2d', 'joints_2d', 'hand_prob', 'offset', 'faces';
     `gt` needs 'joints' and may have those (no 'hand_prob') plus 'joint_valid', 'hand_type' and
     'verts_valid' (N, 2): hands with a ground-truth mesh (MPVPE and MIAA count only those).
     Rows correspond by position; when both carry 'ids' they must be equal. Every batch must

@@ -31,15 +31,16 @@ _ROW_SHAPES: dict[str, tuple[int | str, ...]] = {
     "verts_2d": (2, "V", 2),
     "joints_2d": (2, NUM_JOINTS, 2),
     "hand_prob": (2,),
+    "offset": (3,),
     "joint_valid": (2, NUM_JOINTS),
     "verts_valid": (2,),
     "hand_type": (),
 }
 _ROLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "pred": ("ids", "joints", "verts", "verts_2d", "joints_2d", "hand_prob"),
+    "pred": ("ids", "joints", "verts", "verts_2d", "joints_2d", "hand_prob", "offset"),
     "gt": ("ids", "joints", "verts", "verts_2d", "joints_2d", "joint_valid", "verts_valid", "hand_type"),
 }
-_FLOAT_FIELDS = ("joints", "verts", "verts_2d", "joints_2d", "hand_prob")
+_FLOAT_FIELDS = ("joints", "verts", "verts_2d", "joints_2d", "hand_prob", "offset")
 
 
 class InputError(ValueError):

@@ -65,10 +65,19 @@ def point_errors(pred_points: np.ndarray, gt_points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(pred_points - gt_points, axis=-1)
 
 
-def relative_root_errors(pred_joints: np.ndarray, gt_joints: np.ndarray, root: int
-                         ) -> np.ndarray:
-    """(N,) error (mm) of the right-root -> left-root vector."""
+def relative_root_errors(pred_joints: np.ndarray, gt_joints: np.ndarray, root: int,
+                         pred_offset: np.ndarray | None = None) -> np.ndarray:
+    """(N,) error (mm) of the right-root -> left-root vector.
+
+    pred_offset (N, 3), when given, is the predicted left-wrist minus right-wrist vector that
+    replaces the one of `pred_joints` (InterNet places each hand at its own depth for MPJPE but
+    the left wrist at Z_right + relative depth for MRRPE); each hand's root-from-wrist vector
+    still comes from `pred_joints`.
+    """
     pred_vec = pred_joints[:, 1, root] - pred_joints[:, 0, root]
+    if pred_offset is not None:
+        wrist_vec = pred_joints[:, 1, WRIST] - pred_joints[:, 0, WRIST]
+        pred_vec = pred_vec - wrist_vec + pred_offset
     gt_vec = gt_joints[:, 1, root] - gt_joints[:, 0, root]
     return np.linalg.norm(pred_vec - gt_vec, axis=-1)
 
@@ -78,7 +87,11 @@ def average(total: np.ndarray, count: np.ndarray, averaging: Averaging) -> float
 
     per_joint:  mean over points (with a count) of total / count.
     per_sample: for each hand with a count, sum(total) / sum(count); then the mean over hands.
+    pooled:     sum(total) / sum(count) over every hand and point (mmpose's keypoint_epe).
     """
+    if averaging == "pooled":
+        counted = count.sum()
+        return float(total.sum() / counted) if counted > 0 else None
     if averaging == "per_joint":
         seen = count > 0
         if not seen.any():

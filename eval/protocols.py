@@ -12,7 +12,8 @@ from typing import Literal
 
 from mano.joints import MIDDLE_MCP, NUM_JOINTS, WRIST  # wrist-first order: 0 and 9, 21 joints
 
-Averaging = Literal["per_joint", "per_sample"]
+Averaging = Literal["per_joint", "per_sample", "pooled"]
+AVERAGINGS = ("per_joint", "per_sample", "pooled")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Protocol:
                wrist and middle MCP) is valid; otherwise every joint of every present hand counts.
     averaging: "per_joint": mean over samples for each of the 42 joints, then the mean over
                joints; "per_sample": mean over samples and joints for each hand, then the mean
-               over the two hands.
+               over the two hands; "pooled": one mean over every counted (sample, hand, joint).
     subsets:   also report MPJPE on single-hand and interacting frames.
     """
 
@@ -40,9 +41,9 @@ class Protocol:
     def __post_init__(self) -> None:
         if not 0 <= self.root < NUM_JOINTS:
             raise ValueError(f"protocol {self.name!r}: root joint {self.root} is not in 0..20")
-        if self.averaging not in ("per_joint", "per_sample"):
+        if self.averaging not in AVERAGINGS:
             raise ValueError(
-                f"protocol {self.name!r}: averaging must be 'per_joint' or 'per_sample', "
+                f"protocol {self.name!r}: averaging must be one of {', '.join(AVERAGINGS)}, "
                 f"got {self.averaging!r}"
             )
 
@@ -57,7 +58,11 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in (
         Protocol(
             "moon", root=WRIST, scale=False, masking=True, averaging="per_joint", subsets=True,
-            reported_by="InterHand2.6M / InterNet (Moon et al. 2020), mmpose",
+            reported_by="InterHand2.6M / InterNet official code (Moon et al. 2020)",
+        ),
+        Protocol(
+            "mmpose", root=WRIST, scale=False, masking=True, averaging="pooled", subsets=True,
+            reported_by="mmpose InterHand3D (keypoint_epe over all valid joints; InterNet model card)",
         ),
         Protocol(
             "wrist_scaled", root=WRIST, scale=True, masking=False, averaging="per_sample",

@@ -71,6 +71,7 @@ class Hand2DPipeline(Pipeline):
     def __init__(self, cfg: Any, train: bool) -> None:
         super().__init__(cfg, train)
         self.p = cfg.data.hand2d
+        self.set_image_conventions(self.p)
         self.min_valid = int(self.p.min_valid_joints)
 
     def augment(self, rng: np.random.Generator) -> Augment:
@@ -99,10 +100,11 @@ class Hand2DPipeline(Pipeline):
         kp_image = np.zeros((NUM_JOINTS, 2))
         kp_image[valid] = record.camera.project(joints_cam[valid])
         if valid.any():
-            center, side = box_of_points(kp_image[valid])
+            center, side = self.joint_box(kp_image[valid], record.image.shape[:2])
         else:
             center, side = box_of_xywh(record.bbox)
-        side = max(side, MIN_BOX_PX)
+        if self.p.box == "tight":
+            side = max(side, MIN_BOX_PX)
         aug = self.augment(rng)
         view = self.view(record, center, side * float(self.p.bbox_pad), aug)
         kp_crop = kp_image @ view.A[:, :2].T + view.A[:, 2]
@@ -121,6 +123,17 @@ class Hand2DPipeline(Pipeline):
             "crop_to_image": view.crop_to_image.astype(np.float32),
             "K_crop": view.K.astype(np.float32),
         }
+
+    def joint_box(self, uv: np.ndarray, image_hw: tuple[int, int]) -> tuple[np.ndarray, float]:
+        """Centre (2,) and longest side of the box of the valid joints (N, 2) image px. `tight`:
+        their bounding box; `mmpose`: its running minimum starts at (W, H) and its maximum at
+        (0, 0), so joints outside the image are clamped towards it."""
+        if self.p.box == "tight":
+            return box_of_points(uv)
+        h, w = image_hw
+        lo = np.minimum(uv.min(0), [w, h])
+        hi = np.maximum(uv.max(0), [0, 0])
+        return (lo + hi) / 2.0, float(max(hi - lo))
 
     def make_dataset(self, index: InterHandIndex, rows: np.ndarray) -> Any:
         """The per-hand dataset over the selected frame rows."""

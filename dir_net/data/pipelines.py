@@ -69,21 +69,30 @@ class Pipeline:
     def __init__(self, cfg: Any, train: bool) -> None:
         self.size = int(cfg.data.image_size)
         self.train = train
+        # image conventions (data.internet / data.hand2d set them; DIR keeps these)
+        self.normalize = "imagenet"  # to_tensor_image: imagenet | rgb01
+        self.crop_center = "symmetric"  # make_view: box centre -> (S - 1) / 2 | S / 2 (half_size)
+        self.float_warp = False  # warp the float image (no rounding to grey levels)
+
+    def set_image_conventions(self, p: Any) -> None:
+        """Take `normalize`, `crop_center` and `warp` from a pipeline's config section."""
+        self.normalize, self.crop_center = str(p.normalize), str(p.crop_center)
+        self.float_warp = p.warp == "float"
 
     def __call__(self, record: Record, rng: np.random.Generator) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def view(self, record: Record, center: np.ndarray, side: float, aug: Augment) -> CropView:
         c = center + np.asarray(aug.shift) * side
-        return make_view(record.camera.K, c, side * aug.scale, self.size, aug.rotation, aug.flip)
+        return make_view(record.camera.K, c, side * aug.scale, self.size, aug.rotation, aug.flip, self.crop_center)
 
     def image(self, record: Record, view: CropView, aug: Augment) -> np.ndarray:
-        img = view.warp(record.image)
+        img = view.warp(record.image.astype(np.float32) if self.float_warp else record.image)
         if aug.gains != (1.0, 1.0, 1.0):
             img = color_gain(img, np.asarray(aug.gains[::-1]))  # BGR order
         if aug.blur is not None:
             img = motion_blur(img, *aug.blur)
-        return to_tensor_image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        return to_tensor_image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), self.normalize)
 
     @staticmethod
     def view_joints(view: CropView, aug: Augment, joints_cam: np.ndarray,
@@ -236,6 +245,13 @@ class InterNetPipeline(Pipeline):
     def __init__(self, cfg: Any, train: bool) -> None:
         super().__init__(cfg, train)
         self.p = cfg.data.internet
+        self.set_image_conventions(self.p)
+        rootnet_file = cfg.model.internet.rootnet_file if "internet" in cfg.get("model", {}) else None
+        self.rootnet = None
+        if self.p.rootnet_box != "none" and rootnet_file and not train:
+            from dir_net.models.internet import RootNetDepths  # the RootNet file reader
+
+            self.rootnet = RootNetDepths(rootnet_file)
 
     def augment(self, rng: np.random.Generator) -> Augment:
         p = self.p
@@ -250,10 +266,20 @@ class InterNetPipeline(Pipeline):
             gains=tuple(rng.uniform(1.0 - p.color, 1.0 + p.color, 3)),
         )
 
+    def crop_box(self, record: Record) -> tuple[np.ndarray, float]:
+        """Centre and side (px) of the crop: the GT bbox squared x bbox_pad, or in RootNet mode
+        (data.internet.rootnet_box) RootNet's box as it is (official) or squared x bbox_pad (mmpose)."""
+        box, pad = record.bbox, float(self.p.bbox_pad)
+        if self.rootnet is not None:
+            box = self.rootnet.bbox(record.ann_id)
+            pad = 1.0 if self.p.rootnet_box == "as_is" else pad
+        center, side = box_of_xywh(box)
+        return center, side * pad
+
     def __call__(self, record: Record, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        center, side = box_of_xywh(record.bbox)
+        center, side = self.crop_box(record)
         aug = self.augment(rng)
-        view = self.view(record, center, side * self.p.bbox_pad, aug)
+        view = self.view(record, center, side, aug)
         out = self.common(record, view, aug, record.joints_cam, record.joint_valid)
         joints, valid = out["joints_3d"], out["joint_valid"]
         rel_z = joints[..., 2] - joints[:, :1, 2]  # (2, 21) metres

@@ -62,17 +62,29 @@ def rotation_z(deg: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+CROP_CENTERS = ("symmetric", "half_size")
+
+
+def crop_mid(size: int, crop_center: str = "symmetric") -> float:
+    """Crop pixel the box centre maps to: (S - 1) / 2 (`symmetric`: the crop is symmetric about
+    the box centre, pixel centres at integers) or S / 2 (`half_size`: official InterNet, mmpose)."""
+    if crop_center not in CROP_CENTERS:
+        raise ValueError(f"crop centre convention must be one of {CROP_CENTERS}, got {crop_center!r}")
+    return (size - 1) / 2.0 if crop_center == "symmetric" else size / 2.0
+
+
 def make_view(K_img: np.ndarray, center: np.ndarray, side: float, size: int, rotation_deg: float = 0.0,
-              flip: bool = False) -> CropView:
+              flip: bool = False, crop_center: str = "symmetric") -> CropView:
     """The crop of `side` original pixels around `center`, rotated and optionally mirrored, at size x size.
-    A flip mirrors the crop exactly (x -> size - 1 - x) with the hands swapped by the caller."""
+    With the symmetric centre a flip mirrors the crop exactly (x -> size - 1 - x); the hands are
+    swapped by the caller."""
     K_img = np.asarray(K_img, np.float64)
     R = rotation_z(rotation_deg) @ (MIRROR if flip else np.eye(3))
     D = np.diag([K_img[0, 0], K_img[1, 1]])
     k = size / float(side)
     M = k * D @ R[:2, :2] @ np.linalg.inv(D)
     c = np.asarray(center, np.float64)
-    mid = (size - 1) / 2.0  # centre of the crop in pixel coordinates (pixel centres are integers)
+    mid = crop_mid(size, crop_center)  # crop px of the box centre (pixel centres are integers)
     A = np.concatenate([M, (mid - M @ c)[:, None]], 1)
     pp = K_img[:2, 2]
     K = np.array([[k * D[0, 0], 0.0, 0.0], [0.0, k * D[1, 1], 0.0], [0.0, 0.0, 1.0]])
@@ -92,8 +104,8 @@ def box_of_xywh(bbox: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def color_gain(image: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """Per-channel multiplicative colour jitter on a uint8 image."""
-    return np.clip(image.astype(np.float32) * gains.astype(np.float32), 0, 255).astype(np.uint8)
+    """Per-channel multiplicative colour jitter, clipped to 0..255; keeps the dtype (uint8 or float32)."""
+    return np.clip(image.astype(np.float32) * gains.astype(np.float32), 0, 255).astype(image.dtype)
 
 
 def motion_blur(image: np.ndarray, length: int, angle_deg: float) -> np.ndarray:
@@ -105,10 +117,17 @@ def motion_blur(image: np.ndarray, length: int, angle_deg: float) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel / kernel.sum())
 
 
-def to_tensor_image(image_rgb: np.ndarray) -> np.ndarray:
-    """(S, S, 3) uint8 RGB -> (3, S, S) float32, ImageNet-normalised."""
-    x = image_rgb.astype(np.float32) * (1.0 / 255.0)
-    x = (x - IMAGENET_MEAN) / IMAGENET_STD
+NORMALIZATIONS = ("imagenet", "rgb01")
+
+
+def to_tensor_image(image_rgb: np.ndarray, normalize: str = "imagenet") -> np.ndarray:
+    """(S, S, 3) RGB, uint8 or float in 0..255 -> (3, S, S) float32: / 255, then the ImageNet
+    mean/std (`imagenet`) or nothing more (`rgb01`, the official InterNet's input)."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"input normalisation must be one of {NORMALIZATIONS}, got {normalize!r}")
+    x = image_rgb.astype(np.float32) / np.float32(255.0)
+    if normalize == "imagenet":
+        x = (x - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 

@@ -1,10 +1,13 @@
 """Heatmap heads and heatmap maths shared by InterNet (3D) and SimpleBaseline2D (2D).
 
-Coordinate conventions (exact under a horizontal image flip, see `crop_to_heatmap`):
+Coordinate conventions:
 - crop pixels: pixel centres at integers, the crop spans [-0.5, S - 0.5];
-- heatmap cells: cell i of a map with stride s covers crop pixels [s i - 0.5, s (i + 1) - 0.5], so
-  its centre is crop px s (i + 0.5) - 0.5. Mirroring the crop (u -> S - 1 - u) mirrors the map
-  (x -> W - 1 - x) with no half-cell shift;
+- heatmap cells, two conventions (`CELL_CONVENTIONS`, config `model.*.heatmap_px`):
+  `centered` (models trained here): cell i of a map with stride s covers crop pixels
+  [s i - 0.5, s (i + 1) - 0.5], so its centre is crop px s (i + 0.5) - 0.5; mirroring the crop
+  (u -> S - 1 - u) mirrors the map (x -> W - 1 - x) with no half-cell shift;
+  `scaled` (official InterNet, mmpose): cell i is crop px s i (1.5 px less for s = 4); a mirror is
+  then off by s - 1 px, which mmpose's flip test compensates by shifting the map one cell;
 - depth bins: bin k of `bins` over [-R, R) holds depth (k - bins / 2) * 2R / bins, so depth 0 (the
   root) sits exactly on bin bins / 2 (as in the official InterNet code).
 
@@ -60,14 +63,24 @@ def mlp(in_features: int, hidden: int, out_features: int) -> nn.Sequential:
 
 # --- coordinate maps ---------------------------------------------------------------------------
 
-def crop_to_heatmap(uv: Tensor, stride: float) -> Tensor:
+CELL_CONVENTIONS = ("centered", "scaled")
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CELL_CONVENTIONS:
+        raise ValueError(f"heatmap cell convention must be one of {CELL_CONVENTIONS}, got {convention!r}")
+
+
+def crop_to_heatmap(uv: Tensor, stride: float, convention: str = "centered") -> Tensor:
     """Crop pixels -> heatmap cell coordinates (any shape)."""
-    return (uv + 0.5) / stride - 0.5
+    _check_convention(convention)
+    return (uv + 0.5) / stride - 0.5 if convention == "centered" else uv / stride
 
 
-def heatmap_to_crop(xy: Tensor, stride: float) -> Tensor:
+def heatmap_to_crop(xy: Tensor, stride: float, convention: str = "centered") -> Tensor:
     """Heatmap cell coordinates -> crop pixels (any shape)."""
-    return (xy + 0.5) * stride - 0.5
+    _check_convention(convention)
+    return (xy + 0.5) * stride - 0.5 if convention == "centered" else xy * stride
 
 
 def depth_to_bins(z: Tensor, half_range: float, bins: int) -> Tensor:
@@ -126,11 +139,17 @@ def _unravel(flat_index: Tensor, sizes: Sequence[int]) -> Tensor:
     return torch.stack(coords[::-1], dim=-1)
 
 
-def argmax_nd(heatmaps: Tensor, ndim: int) -> Tensor:
-    """(..., *spatial) -> (..., ndim) float coordinates of the maximum, in axis order."""
+def argmax_nd(heatmaps: Tensor, ndim: int, nonpositive_invalid: bool = False) -> Tensor:
+    """(..., *spatial) -> (..., ndim) float coordinates of the maximum, in axis order (ties: the
+    first in row-major order). With `nonpositive_invalid` (mmpose) a map whose maximum is <= 0
+    gives -1 on every axis."""
     sizes = heatmaps.shape[-ndim:]
-    flat = heatmaps.reshape(heatmaps.shape[: -ndim] + (-1,)).argmax(-1)
-    return _unravel(flat, sizes).float()
+    flat = heatmaps.reshape(heatmaps.shape[: -ndim] + (-1,))
+    value, index = flat.max(-1)
+    coords = _unravel(index, sizes).float()
+    if nonpositive_invalid:
+        coords = torch.where((value > 0)[..., None], coords, torch.full_like(coords, -1.0))
+    return coords
 
 
 def _window_offsets(radius: int, ndim: int, device: torch.device) -> Tensor:
@@ -170,24 +189,48 @@ def local_soft_argmax(heatmaps: Tensor, ndim: int, radius: int) -> Tensor:
     return torch.where(total > 0, mean, peak.float())
 
 
-def quarter_offset_argmax(heatmaps: Tensor, ndim: int) -> Tensor:
+OFFSET_BORDERS = ("per_axis", "mmpose")
+
+
+def quarter_offset_argmax(heatmaps: Tensor, ndim: int, border: str = "per_axis",
+                          nonpositive_invalid: bool = False) -> Tensor:
     """Argmax moved a quarter cell towards the higher neighbour along each axis (the Simple
-    Baselines decoding); no shift at the border. (..., *spatial) -> (..., ndim) float coordinates."""
+    Baselines decoding). (..., *spatial) -> (..., ndim) float coordinates.
+
+    border `per_axis`: an axis moves when its own coordinate is in 1..size-2; `mmpose`: no axis
+    moves unless every coordinate is in 2..size-2. `nonpositive_invalid` (mmpose): a map whose
+    maximum is <= 0 gives -1 on every axis, without offset.
+    """
+    if border not in OFFSET_BORDERS:
+        raise ValueError(f"quarter-offset border rule must be one of {OFFSET_BORDERS}, got {border!r}")
     sizes = tuple(heatmaps.shape[-ndim:])
     lead = heatmaps.shape[: -ndim]
     flat = heatmaps.reshape(lead + (-1,)).float()
-    index = flat.argmax(-1, keepdim=True)
+    value, index = flat.max(-1, keepdim=True)
     peak = _unravel(index[..., 0], sizes)
     coords = peak.float()
     steps = _strides(sizes, heatmaps.device)
+    bounds = torch.tensor(sizes, device=heatmaps.device)
+    all_inside = ((peak > 1) & (peak < bounds - 1)).all(-1)  # mmpose: every coordinate in 2..size-2
     for axis, size in enumerate(sizes):
         pos = peak[..., axis]
-        interior = (pos > 0) & (pos < size - 1)
+        interior = (pos > 0) & (pos < size - 1) if border == "per_axis" else all_inside
         step = int(steps[axis])
         hi = flat.gather(-1, (index + step).clamp(max=flat.shape[-1] - 1))[..., 0]
         lo = flat.gather(-1, (index - step).clamp(min=0))[..., 0]
         coords[..., axis] += 0.25 * torch.sign(hi - lo) * interior
+    if nonpositive_invalid:
+        coords = torch.where(value > 0, coords, torch.full_like(coords, -1.0))
     return coords
+
+
+def flip_back(heatmaps: Tensor, shift: bool = False) -> Tensor:
+    """Heatmaps of a mirrored crop mirrored back along x (last axis). With `shift` (mmpose's
+    shift_heatmap) columns 1..W-1 then take the values of columns 0..W-2; column 0 keeps its own."""
+    back = torch.flip(heatmaps, dims=[-1])
+    if shift:
+        back = torch.cat([back[..., :1], back[..., :-1]], -1)
+    return back
 
 
 def soft_argmax_1d(logits: Tensor) -> Tensor:

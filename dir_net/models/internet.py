@@ -12,9 +12,15 @@ the defaults are 0.2 m for both, and the InterNet data pipeline invalidates targ
 `data.internet.depth_range` (also 0.2 m) during training.
 
 Decoding (`predict`): heatmap peak -> crop px + relative depth; absolute wrist depth Z from the GT
-wrists of the batch or from a RootNet output file (`model.internet.rootnet_file`); as in the paper
-the left wrist is placed at Z_right + z_rel when the right hand is present (p_right >= 0.5), else
-at its own absolute depth; back-projection with the crop intrinsics `K_crop`.
+wrists of the batch or from a RootNet output file (`model.internet.rootnet_file`). As the official
+code and mmpose evaluate it, each hand gets its own absolute wrist depth for the joints (MPJPE);
+the predicted relative root depth is used only for the right-to-left wrist vector (`offset`, the
+MRRPE): the left wrist at Z_right + rel. Back-projection with the crop intrinsics `K_crop` (equal
+to the reference's image pixels + original camera).
+
+Conventions (config model.internet; converted checkpoints set their reference's):
+`heatmap_px` centered | scaled (cell i = crop px 4 i, official and mmpose) and `nonpositive_peak`
+keep | invalid (mmpose: a joint whose maximum is <= 0 decodes to cell (-1, -1, -1)).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -72,9 +79,11 @@ class RootNetDepths:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         entries = self._read()
-        ids, depths = [], []
+        ids, depths, boxes = [], [], []
         for i, entry in enumerate(entries):
             ids.append(self._field(entry, i, "annot_id", lambda v: int(v), "an integer annotation id"))
+            box = entry.get("bbox") if isinstance(entry, dict) else None
+            boxes.append([float(v) for v in box] if isinstance(box, list) and len(box) == 4 else [math.nan] * 4)
             depth = self._field(entry, i, "abs_depth", lambda v: [float(x) for x in v], "[right, left] in mm")
             if len(depth) != 2 or not all(math.isfinite(d) and d > 0 for d in depth):
                 raise DirNetError(f"{self.path}: entry {i} field 'abs_depth' must be two positive finite "
@@ -85,6 +94,7 @@ class RootNetDepths:
             raise DirNetError(f"{self.path}: field 'annot_id' repeats ids; each annotation needs one entry")
         self.ids, order = torch.sort(id_tensor)
         self.depths_m = torch.tensor(depths, dtype=torch.float64)[order] / 1000.0  # (N, 2) metres
+        self.boxes = np.asarray(boxes, np.float64)[order.numpy()]  # (N, 4) x, y, w, h px; NaN: none
 
     def _read(self) -> list:
         if not self.path.is_file():
@@ -108,6 +118,18 @@ class RootNetDepths:
         except (TypeError, ValueError):
             raise DirNetError(f"{self.path}: entry {i} field '{name}' is malformed ({entry[name]!r}); "
                               f"expected {what}") from None
+
+    def bbox(self, ann_id: int) -> np.ndarray:
+        """(4,) x, y, w, h px of RootNet's box of one annotation (data.internet.rootnet_box)."""
+        pos = int(torch.searchsorted(self.ids, torch.tensor(ann_id, dtype=torch.int64)).clamp(max=len(self.ids) - 1))
+        if int(self.ids[pos]) != ann_id:
+            raise DirNetError(f"{self.path}: no RootNet entry for annotation id {ann_id}; use the RootNet file "
+                              "of the evaluated split")
+        box = self.boxes[pos]
+        if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
+            raise DirNetError(f"{self.path}: the entry of annotation id {ann_id} has no usable field 'bbox' "
+                              "([x, y, w, h] px, w and h > 0); data.internet.rootnet_box needs it (or set it to none)")
+        return box
 
     def lookup(self, ann_ids: Tensor) -> Tensor:
         """(B,) annotation ids -> (B, 2) wrist depths [right, left] in metres."""
@@ -134,6 +156,8 @@ class InterNet(HandModel):
         self.root_depth_range = float(icfg["root_depth_range"])
         self.sigma = float(icfg["sigma"])
         self.decode_method = icfg["decode"]
+        self.cell_convention = str(icfg["heatmap_px"])
+        self.nonpositive_invalid = icfg["nonpositive_peak"] == "invalid"
         self.weights = dict(icfg["loss_weights"])
         self.backbone = build_backbone(cfg["model"]["backbone"])
         c4 = self.backbone.channels["c4"]
@@ -166,7 +190,7 @@ class InterNet(HandModel):
 
     def heatmap_coords(self, joints_25d: Tensor) -> Tensor:
         """(..., 3) u, v crop px and z metres -> (..., 3) heatmap coordinates (z bin, y, x)."""
-        xy = crop_to_heatmap(joints_25d[..., :2], self.stride)
+        xy = crop_to_heatmap(joints_25d[..., :2], self.stride, self.cell_convention)
         z = depth_to_bins(joints_25d[..., 2], self.depth_range, self.depth_bins)
         return torch.stack([z, xy[..., 1], xy[..., 0]], -1)
 
@@ -192,32 +216,32 @@ class InterNet(HandModel):
 
     # --- inference --------------------------------------------------------------------------------
 
+    def heatmap_cells(self, heatmaps: Tensor) -> Tensor:
+        """(..., D, H, W) -> (..., 3) heatmap coordinates (z bin, y, x) of each joint's peak."""
+        if self.decode_method == "argmax":
+            return argmax_nd(heatmaps, 3, self.nonpositive_invalid)
+        return local_soft_argmax(heatmaps, 3, max(1, math.ceil(2 * self.sigma)))
+
     def decode_heatmaps(self, heatmaps: Tensor) -> Tensor:
         """(..., D, H, W) -> (..., 3) u, v crop px and z metres relative to the wrist."""
-        if self.decode_method == "argmax":
-            coords = argmax_nd(heatmaps, 3)
-        else:
-            coords = local_soft_argmax(heatmaps, 3, max(1, math.ceil(2 * self.sigma)))
-        uv = heatmap_to_crop(coords[..., [2, 1]], self.stride)
+        coords = self.heatmap_cells(heatmaps)
+        uv = heatmap_to_crop(coords[..., [2, 1]], self.stride, self.cell_convention)
         z = bins_to_depth(coords[..., 0], self.depth_range, self.depth_bins)
         return torch.cat([uv, z[..., None]], -1)
 
-    def root_depths(self, batch: Mapping[str, Tensor], hand_prob: Tensor, rel: Tensor) -> tuple[Tensor, bool]:
-        """(B, 2) absolute wrist depths (m) and whether they are absolute.
+    def root_depths(self, batch: Mapping[str, Tensor], rel: Tensor) -> tuple[Tensor, bool]:
+        """(B, 2) absolute wrist depths [right, left] (m) and whether they are absolute.
 
-        The right wrist takes its absolute depth; the left one Z_right + rel when the right hand is
-        present, else its own absolute depth (paper Sec. 4.4). GT depths come from the batch's
-        valid wrists; an invalid one falls back to the other wrist +- rel, then to a nominal 1 m.
+        Each hand its own: RootNet's, or the GT of the batch's valid wrists (an invalid one falls
+        back to the other wrist +- rel, then to a nominal 1 m). Without either, the right wrist at
+        a nominal 1 m and the left at 1 m + rel (not absolute).
         """
         if self.rootnet is not None:
-            absolute = self.rootnet.lookup(batch["id"])
-        elif "joints_3d" in batch:
-            absolute = self._gt_wrist_depths(batch, rel)
-        else:
-            right = torch.full_like(rel, NOMINAL_ROOT_DEPTH)
-            return torch.stack([right, right + rel], 1), False
-        left = torch.where(hand_prob[:, 0] >= 0.5, absolute[:, 0] + rel, absolute[:, 1])
-        return torch.stack([absolute[:, 0], left], 1), True
+            return self.rootnet.lookup(batch["id"]), True
+        if "joints_3d" in batch:
+            return self._gt_wrist_depths(batch, rel), True
+        right = torch.full_like(rel, NOMINAL_ROOT_DEPTH)
+        return torch.stack([right, right + rel], 1), False
 
     @staticmethod
     def _gt_wrist_depths(batch: Mapping[str, Tensor], rel: Tensor) -> Tensor:
@@ -232,18 +256,31 @@ class InterNet(HandModel):
         joints_25d = self.decode_heatmaps(output.heatmaps)  # (B, 2, 21, 3)
         hand_prob = torch.sigmoid(output.hand_logits.float())
         rel = output.rel_root_depth.float()
-        depth, absolute = self.root_depths(batch, hand_prob, rel)
-        z = joints_25d[..., 2] + depth[:, :, None]  # (B, 2, 21) metres
-        joints = back_project(joints_25d[..., :2], z, batch["K_crop"].float())
+        K = batch["K_crop"].float()
+        depth, absolute = self.root_depths(batch, rel)  # (B, 2) metres, each hand its own
+        joints = back_project(joints_25d[..., :2], joints_25d[..., 2] + depth[:, :, None], K)
+        wrists = relative_wrists(joints_25d[:, :, 0], depth[:, 0], rel, K)  # (B, 2, 3)
         if not absolute:
             joints = joints - joints[:, :1, :1]
         return Prediction(
             joints=joints,
-            offset=joints[:, 1, 0] - joints[:, 0, 0],
+            offset=wrists[:, 1] - wrists[:, 0],
             joints_2d=joints_25d[..., :2],
             hand_prob=hand_prob,
             absolute=absolute,
         )
+
+
+def relative_wrists(wrists_25d: Tensor, right_depth: Tensor, rel: Tensor, K: Tensor) -> Tensor:
+    """The wrists placed by the relative root depth (the MRRPE of the official code and mmpose).
+
+    wrists_25d (B, 2, 3) u, v crop px and z relative to each hand's wrist (m; the wrist's own
+    heatmap depth); right_depth (B,) absolute right wrist depth (m); rel (B,) predicted left minus
+    right wrist depth (m). The right wrist at depth z_r + Z_right, the left at z_l + Z_right + rel.
+    -> (B, 2, 3) camera frame, metres.
+    """
+    base = torch.stack([right_depth, right_depth + rel], 1)  # (B, 2)
+    return back_project(wrists_25d[..., :2], wrists_25d[..., 2] + base, K)
 
 
 def back_project(uv: Tensor, z: Tensor, K: Tensor) -> Tensor:

@@ -7,6 +7,11 @@ mirror image (mirrored back) are averaged (flip test; a hand has no left/right j
 channel swap); the heatmap pixel convention makes the mirror exact (dir_net.models.heatmap).
 Decoding: argmax moved a quarter cell towards the higher neighbour.
 
+Conventions (config model.simple_baseline2d; converted mmpose checkpoints set mmpose's):
+`heatmap_px` centered | scaled (cell i = crop px 4 i), `flip_shift` (mmpose shifts the
+mirrored-back map one cell right), `offset_border` per_axis | mmpose (no quarter offset unless both
+coordinates are in 2..62), `nonpositive_peak` keep | invalid (mmpose: cell (-1, -1)).
+
 Batches come from the `hand2d` pipeline (dir_net/data/pipeline_hand2d.py): keypoints_2d (B, 21, 2)
 crop px, keypoint_valid (B, 21), hand (B,) 0 right / 1 left, crop_to_image (B, 2, 3), and for
 evaluation keypoints_image (B, 21, 2) and bbox_size (B,) in original-image pixels.
@@ -29,6 +34,7 @@ from dir_net.models.heatmap import (
     apply_affine,
     crop_to_heatmap,
     gaussian_heatmaps,
+    flip_back,
     heatmap_to_crop,
     masked_mse,
     quarter_offset_argmax,
@@ -53,6 +59,10 @@ class SimpleBaseline2D(HandModel):
         scfg = cfg["model"]["simple_baseline2d"]
         self.sigma = float(scfg["sigma"])
         self.flip_test = bool(scfg["flip_test"])
+        self.flip_shift = bool(scfg["flip_shift"])
+        self.cell_convention = str(scfg["heatmap_px"])
+        self.offset_border = str(scfg["offset_border"])
+        self.nonpositive_invalid = scfg["nonpositive_peak"] == "invalid"
         self.backbone = build_backbone(cfg["model"]["backbone"])
         layers = int(scfg["deconv_layers"])
         self.head = DeconvHead(self.backbone.channels["c4"], NUM_JOINTS, layers, int(scfg["deconv_channels"]))
@@ -65,12 +75,12 @@ class SimpleBaseline2D(HandModel):
         maps = self.heatmaps(images)
         if self.flip_test and not self.training:
             mirrored = self.heatmaps(torch.flip(images, dims=[-1]))
-            maps = 0.5 * (maps + torch.flip(mirrored, dims=[-1]))
+            maps = 0.5 * (maps + flip_back(mirrored, self.flip_shift))
         return SimpleBaseline2DOutput(maps)
 
     def targets(self, keypoints_2d: Tensor, size_hw: tuple[int, int]) -> Tensor:
         """(B, 21, 2) crop px -> (B, 21, H, W) Gaussian heatmaps (peak 1), built on the device."""
-        xy = crop_to_heatmap(keypoints_2d.float(), self.stride)
+        xy = crop_to_heatmap(keypoints_2d.float(), self.stride, self.cell_convention)
         return gaussian_heatmaps(xy[..., [1, 0]], size_hw, self.sigma)
 
     def losses(self, output: SimpleBaseline2DOutput, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -80,8 +90,12 @@ class SimpleBaseline2D(HandModel):
 
     def keypoints(self, output: SimpleBaseline2DOutput) -> Tensor:
         """(B, 21, 2) crop px of the heatmap peaks."""
-        yx = quarter_offset_argmax(output.heatmaps, 2)
-        return heatmap_to_crop(yx[..., [1, 0]], self.stride)
+        return heatmap_to_crop(self.keypoint_cells(output), self.stride, self.cell_convention)
+
+    def keypoint_cells(self, output: SimpleBaseline2DOutput) -> Tensor:
+        """(B, 21, 2) heatmap cells (x, y) of the peaks, quarter offset included."""
+        yx = quarter_offset_argmax(output.heatmaps, 2, self.offset_border, self.nonpositive_invalid)
+        return yx[..., [1, 0]]
 
     @torch.no_grad()
     def predict(self, output: SimpleBaseline2DOutput, batch: Mapping[str, Tensor]) -> Prediction:
