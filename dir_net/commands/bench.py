@@ -109,6 +109,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_run("profile"))
 
+    p = sub.add_parser("learn", help="does training learn? DIR and InterNet from scratch vs the mean-hand baseline")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="training budget per model, minutes (default: the scale's, 15 on cpu)")
+    p.add_argument("--steps", type=int, default=None, help="or a fixed number of optimiser steps per model")
+    p.add_argument("--scale", default="cpu", choices=("cpu", "gpu"),
+                   help="cpu: reduced models, 4k crops; gpu: full-size DIR (+ basic ablation), 20k crops (not measured)")
+    p.add_argument("--models", default=None, help="comma-separated subset: dir,internet (gpu: also dir_basic)")
+    p.add_argument("--workdir", default=None, help="synthetic data (reused) and the curve (default work_dirs/learn)")
+    p.add_argument("--frames", type=int, default=None, help="training frames (x 4 cameras); default: the scale's")
+    p.add_argument("--test-frames", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--eval-points", type=int, default=6, help="learning-curve evaluations per model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--curve", default=None, help="learning-curve PNG (default {workdir}/learn_curve.png)")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value", help="config overrides for every model")
+    _common(p)
+    p.set_defaults(func=_learn)
+
     p = sub.add_parser("all", help="infer, train, data, index and eval with their defaults; one JSON")
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"))
@@ -183,6 +201,16 @@ def _all(args: argparse.Namespace) -> int:
                 "smoke": args.smoke}
     combined = make_result("all", settings, summary, device=device, extra={"results": results})
     _write(combined, args.json)
+    return 0
+
+
+def _learn(args: argparse.Namespace) -> int:
+    from dir_net.bench.learn import LearnOptions, print_learn, run
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(LearnOptions) if hasattr(args, f.name)}
+    result = run(LearnOptions(**values))
+    print_learn(result)
+    _write(result, args.json)
     return 0
 
 
