@@ -13,6 +13,7 @@ hands_components (45,45) rows = components, hands_mean (45,), plus is_rhand (boo
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import os
@@ -339,6 +340,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def model_fingerprint(models: dict[str, dict[str, Any]]) -> str:
+    """sha256 (hex) of both hands' validated model arrays (`load_model_arrays` output per side):
+    equal exactly when the meshes posed from the two models are equal. No arithmetic, so the same
+    files give the same fingerprint on every machine."""
+    digest = hashlib.sha256()
+    for side in SIDES:
+        for key in MODEL_KEYS:
+            array = np.ascontiguousarray(models[side][key])
+            digest.update(f"{side}/{key}/{array.dtype.str}/{array.shape};".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, side: str | None = None) -> str:

@@ -12,7 +12,7 @@ import torch
 from dir_net.data.index import InterHandIndex, open_index
 from dir_net.data.layout import SplitFiles, locate_split
 from dir_net.data.pipelines import Pipeline, build_pipeline
-from dir_net.data.reader import BadImage, Record, aux_dir_for, read_record
+from dir_net.data.reader import BadImage, Record, aux_dir_for, check_aux_maps, read_record
 from dir_net.data.subsets import select_rows
 from dir_net.errors import DataError
 
@@ -32,6 +32,8 @@ class InterHandDataset(torch.utils.data.Dataset):
         self.rows = rows
         self.pipeline = pipeline
         self.aux_dir = aux_dir_for(index.dir) if pipeline.needs_aux else None
+        if self.aux_dir is not None:
+            check_aux_maps(self.aux_dir, pipeline.hands.fingerprint())
         self.bad_images: dict[int, str] = {}  # ann_id -> reason, in this process
         self._rng: np.random.Generator | None = None
         self._rng_pid = -1
@@ -87,7 +89,12 @@ def split_files(cfg: Any, split: str) -> SplitFiles:
 
 
 def build_dataset(cfg: Any, split: str, train: bool, files: SplitFiles | None = None) -> InterHandDataset:
-    """The dataset of `split` with the pipeline `cfg.data.pipeline` (augmentation when `train`)."""
+    """The dataset of `split` with the pipeline `cfg.data.pipeline` (augmentation when `train`);
+    `data.dataset` stb / rhd reads the parsed STB / RHD release instead (dir_net/data/stb_rhd)."""
+    if cfg.data.get("dataset", "interhand26m") != "interhand26m":
+        from dir_net.data.stb_rhd import build_stb_rhd_dataset
+
+        return build_stb_rhd_dataset(cfg, split, train)
     files = files or split_files(cfg, split)
     index = open_index(files, cfg.data.cache_dir)
     rows = select_rows(index, cfg.data, files.aid_list)

@@ -18,9 +18,22 @@ class GTHands:
         self.tips = tips
         self._layer: Any = None
         self._pid = -1
+        self._fingerprint: str | None = None
 
     def __getstate__(self) -> dict:
-        return {"model_dir": self.model_dir, "tips": self.tips, "_layer": None, "_pid": -1}
+        return {"model_dir": self.model_dir, "tips": self.tips, "_layer": None, "_pid": -1,
+                "_fingerprint": self._fingerprint}
+
+    def fingerprint(self) -> str:
+        """sha256 of the hand model's arrays (both hands), read with numpy only: no torch work, so
+        it is safe before forking render workers. Keys the prepared seg/dense maps."""
+        if self._fingerprint is None:
+            from mano.convert import model_fingerprint
+            from mano.layer import _load_arrays  # the model files load_hands would read
+
+            models, _ = _load_arrays(self.model_dir)
+            self._fingerprint = model_fingerprint(models)
+        return self._fingerprint
 
     @property
     def layer(self) -> Any:

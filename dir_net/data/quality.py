@@ -5,12 +5,14 @@ Results are stored beside the index (they vanish with it when a source file chan
   {index}/verify_report.json  counts
   {index}/bad_ids.txt         "ann_id<TAB>reason" for every offending sample
   {cache}/aux/{key}/NNNNN/{ann_id}.png   seg (alpha) + dense (BGR) maps, full image size
+  {cache}/aux/{key}/hand_model.json      the hand model (hash of its arrays) the maps were drawn with
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,7 +28,16 @@ from dir_net.data.index import (
     QUALITY_UNREADABLE,
     InterHandIndex,
 )
-from dir_net.data.reader import aux_dir_for, aux_path, hands_of_type
+from dir_net.data.reader import (
+    AUX_STAMP,
+    BadImage,
+    aux_dir_for,
+    aux_path,
+    aux_stamp,
+    hands_of_type,
+    load_image,
+    read_aux_stamp,
+)
 from dir_net.data.subsets import mano_complete
 from dir_net.utils.io import atomic_path, write_json, write_text
 
@@ -40,8 +51,9 @@ def image_status(path: str) -> tuple[int, float]:
     p = Path(path)
     if not p.is_file():
         return QUALITY_MISSING, 0.0
-    img = cv2.imread(str(p), cv2.IMREAD_REDUCED_COLOR_4)
-    if img is None or img.size == 0:
+    try:  # truncated JPEGs (no end marker) count as unreadable
+        img = load_image(p, cv2.IMREAD_REDUCED_COLOR_4)
+    except BadImage:
         return QUALITY_UNREADABLE, 0.0
     mean = float(img.mean())
     return (QUALITY_BLACK if mean < BLACK_MEAN else QUALITY_OK), mean
@@ -121,24 +133,22 @@ def _render_one(row: int) -> str:
     index, hands, aux_dir = (_render_ctx[k] for k in ("index", "hands", "aux_dir"))
     if "template" not in _render_ctx:  # computed in the worker: no torch work before the fork
         _render_ctx["template"] = hands.template()
+    path = aux_path(aux_dir, int(index.col("ann_id")[row]))
+    reason = _no_map_reason(index, row)
+    if reason is not None:
+        path.unlink(missing_ok=True)  # a map an older version drew is wrong as well
+        return reason
     fit = index.mano(row)
-    if fit is None:
-        return "no MANO frame"
-    use = hands_of_type(int(index.col("hand_type")[row])) & (fit["present"] > 0)
-    if not use.any():
-        return "no MANO fit for the annotated hands"
+    use = hands_of_type(int(index.col("hand_type")[row]))
     camera = index.camera(row)
     gt = hands.camera_frame(fit, camera)
     width, height = (int(v) for v in index.image_field("img_size", row))
-    if width <= 0 or height <= 0:
-        return "image size unknown"
     seg, dense = segmentation_and_dense(
         gt["vertices"][0] if use[0] else None,
         gt["vertices"][1] if use[1] else None,
         hands.faces, camera.K, (width, height), _render_ctx["template"],
     )
     bgra = np.dstack([(dense[..., ::-1] * 255.0 + 0.5).astype(np.uint8), seg])
-    path = aux_path(aux_dir, int(index.col("ann_id")[row]))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:  # the temporary name keeps the .png suffix cv2 needs
         if not cv2.imwrite(str(tmp), bgra):
@@ -146,11 +156,46 @@ def _render_one(row: int) -> str:
     return "written"
 
 
+def _no_map_reason(index: InterHandIndex, row: int) -> str | None:
+    """Why index row `row` gets no seg/dense map, or None when one can be drawn.
+
+    Every annotated hand needs a MANO fit: an interacting frame drawn with one hand would teach
+    the other, visible hand as background."""
+    fit = index.mano(row)
+    if fit is None:
+        return "no MANO frame"
+    annotated = hands_of_type(int(index.col("hand_type")[row]))
+    fitted = annotated & (fit["present"] > 0)
+    if not fitted.any():
+        return "no MANO fit for the annotated hands"
+    if (annotated & ~fitted).any():
+        return "interacting frame with one MANO fit"
+    width, height = (int(v) for v in index.image_field("img_size", row))
+    if width <= 0 or height <= 0:
+        return "image size unknown"
+    return None
+
+
+def _start_aux_dir(aux_dir: Path, hand_fingerprint: str) -> None:
+    """Make aux_dir hold maps of this hand model only: maps drawn with another model (or by an
+    older version, without a stamp) are removed, then the stamp is written."""
+    stamp = aux_stamp(hand_fingerprint)
+    if read_aux_stamp(aux_dir) == stamp:
+        return
+    if aux_dir.is_dir():
+        log.warning("%s: the seg/dense maps there were drawn with another hand model or an older "
+                    "version; removing them to render them again", aux_dir)
+        shutil.rmtree(aux_dir)
+    aux_dir.mkdir(parents=True)
+    write_json(aux_dir / AUX_STAMP, stamp)
+
+
 def prepare_aux(index: InterHandIndex, hands: Any, rows: np.ndarray | None = None, workers: int = 1,
                 force: bool = False) -> dict[str, int]:
-    """Render seg/dense maps from the GT meshes for `rows` (default: all); existing maps are kept
-    unless `force`. Returns counts per outcome."""
+    """Render seg/dense maps from the GT meshes for `rows` (default: all); existing maps of the same
+    hand model are kept unless `force`. Returns counts per outcome."""
     aux_dir = aux_dir_for(index.dir)
+    _start_aux_dir(aux_dir, hands.fingerprint())
     rows = np.arange(len(index)) if rows is None else np.asarray(rows)
     ann_ids = np.asarray(index.col("ann_id"))
     todo = [int(r) for r in rows if force or not aux_path(aux_dir, int(ann_ids[r])).is_file()]
