@@ -65,17 +65,27 @@ def load_hands(model_dir: str | os.PathLike | None = None, tips: str | tuple[int
 
 
 _synthetic_warned = False
+# Set to the id of the process that showed the synthetic-hand notice; the processes it starts
+# afterwards (loader workers, subprocesses) inherit it and stay quiet: one notice per run.
+NOTICE_ENV_VAR = "MANO_SYNTHETIC_NOTICE_SHOWN"
 
 
 def _warn_synthetic_once() -> None:
-    """One log line per process says the synthetic hand is in use and how to use real MANO."""
+    """One log line per run says the synthetic hand is in use and how to use real MANO: not
+    repeated by this process, by processes it starts afterwards, nor by the ranks other than 0 of
+    a torchrun job (env RANK)."""
     global _synthetic_warned
-    if not _synthetic_warned:
-        _synthetic_warned = True
-        logger.warning(
-            "using the SYNTHETIC MANO-format hand, not the real MANO model; to use MANO, "
-            "set %s (or pass model_dir) to a folder with MANO_RIGHT/MANO_LEFT .pkl from "
-            "https://mano.is.tue.mpg.de (or .npz from `python -m mano convert`)", ENV_VAR)
+    if _synthetic_warned:
+        return
+    _synthetic_warned = True
+    shown_by = os.environ.get(NOTICE_ENV_VAR)
+    if (shown_by and shown_by != str(os.getpid())) or os.environ.get("RANK", "0") != "0":
+        return
+    os.environ[NOTICE_ENV_VAR] = str(os.getpid())
+    logger.warning(
+        "using the SYNTHETIC MANO-format hand, not the real MANO model; to use MANO, "
+        "set %s (or pass model_dir) to a folder with MANO_RIGHT/MANO_LEFT .pkl from "
+        "https://mano.is.tue.mpg.de (or .npz from `python -m mano convert`)", ENV_VAR)
 
 
 def _load_arrays(model_dir: str | os.PathLike | None) -> tuple[dict[str, dict[str, Any]], str]:

@@ -109,3 +109,29 @@ def test_eval_writes_the_crop_fields_and_the_toolkit_still_reads_the_file(tmp_pa
         assert int(npz["crop_size"]) == 64 and str(npz["model_name"]) == cfg.model.name
         assert json.loads(str(npz["crop"]))["data.image_size"] == 64
     assert len(load_npz(path, "pred")["ids"]) == evaluation.num_samples
+
+
+# -- 5. one synthetic-hand notice per run ----------------------------------------------------------
+
+_NOTICE_SCRIPT = """
+import logging, os, subprocess, sys
+import mano
+
+logging.basicConfig(level=logging.INFO)
+mano.load_hands(); mano.load_hands()             # twice in the main process
+child = [sys.executable, "-c", "import logging, mano; logging.basicConfig(); mano.load_hands()"]
+subprocess.run(child, check=True)                # a process it starts (a loader worker, a bench)
+subprocess.run(child, check=True, env={**os.environ, "RANK": "1", "%s": ""})  # rank 1 of a job
+"""
+
+
+def test_synthetic_hand_notice_is_shown_once_per_run(tmp_path):
+    from mano.layer import ENV_VAR, NOTICE_ENV_VAR
+
+    script = tmp_path / "run.py"
+    script.write_text(_NOTICE_SCRIPT % NOTICE_ENV_VAR)
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, NOTICE_ENV_VAR, "RANK")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (done.stdout + done.stderr).count("SYNTHETIC MANO-format hand") == 1
