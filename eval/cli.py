@@ -9,6 +9,7 @@ them); each subcommand sets `func`, which takes the parsed namespace and returns
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -68,16 +69,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
+class _StderrWarnings(logging.Handler):
+    """Warnings of the toolkit's loggers ('eval.*') as `eval: warning: ...` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"eval: warning: {record.getMessage()}", file=sys.stderr)
+
+
 def _guarded(command: Callable[[argparse.Namespace], int]
              ) -> Callable[[argparse.Namespace], int]:
-    """Turn InputError into a one-line message on stderr and exit code 2."""
+    """Turn InputError into a one-line message on stderr and exit code 2; logged warnings go to
+    stderr as `eval: warning:` lines (not through the host program's log handlers)."""
 
     def run(args: argparse.Namespace) -> int:
+        logger = logging.getLogger("eval")
+        handler, propagate = _StderrWarnings(logging.WARNING), logger.propagate
+        logger.addHandler(handler)
+        logger.propagate = False
         try:
             return command(args)
         except InputError as exc:
             print(f"eval: error: {exc}", file=sys.stderr)
             return 2
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
 
     run.__name__ = command.__name__
     return run

@@ -6,6 +6,7 @@ handedness scores), so memory does not grow with the number of vertices times sa
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -15,13 +16,16 @@ from eval import metrics
 from eval.io import Arrays, InputError, check_pair, match_rows, select_rows, validate
 from eval.protocols import PROTOCOLS, Protocol, get_protocol
 from eval.volume import ClosedTopology, close_topology, interpenetration_volume
-from mano.joints import NUM_JOINTS
+from mano.joints import MIDDLE_MCP, NUM_JOINTS, WRIST
+
+log = logging.getLogger("eval")
 
 METRIC_NAMES = (
     "mpjpe", "mpjpe_single", "mpjpe_interacting", "mpjpe_all", "mpvpe", "mrrpe", "miaa", "auc",
     "handedness_acc", "ap_h", "iv",
 )
 _CHUNK_ROWS = 1024  # bounds temporaries: 1024 x 2 x 778 x 3 float64 = 38 MB
+ZERO_BONE_MM = 1e-6  # a ground-truth reference bone shorter than this cannot give a scale
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,17 @@ class _ProtocolState:
         self.pck = _PckHistogram(metrics.PCK_THRESHOLDS_MM)
         self.mrrpe_sum = 0.0
         self.mrrpe_count = 0
+        self.zero_bone_hands = 0  # counted GT hands with a zero-length reference bone (scaled protocols)
+        self.zero_bone_ids: list[int] = []  # the first few of their ids (row numbers without ids)
+        self.zero_bone_label = "ids"
 
     def update(self, pred: Arrays, gt: Arrays, present: np.ndarray) -> None:
         p = self.protocol
         valid = gt.get("joint_valid")
         hands = metrics.counted_hands(p, present, valid)  # (N, 2)
         mask = metrics.joint_mask(p, hands, valid)  # (N, 2, 21)
+        if p.scale:
+            self._note_zero_bones(gt, hands)
         scale = metrics.hand_scale(pred["joints"], gt["joints"], hands) if p.scale else None
         pred_rel = metrics.root_relative(pred["joints"], pred["joints"], p.root, scale)
         gt_rel = metrics.root_relative(gt["joints"], gt["joints"], p.root)
@@ -112,6 +121,27 @@ class _ProtocolState:
         if "verts_2d" in pred and "verts_2d" in gt:
             err_2d = metrics.point_errors(pred["verts_2d"], gt["verts_2d"])  # (N, 2, V) px
             self.miaa.add(err_2d, np.broadcast_to(mesh_hands[:, :, None], err_2d.shape))
+
+    def _note_zero_bones(self, gt: Arrays, hands: np.ndarray) -> None:
+        """Count counted GT hands whose wrist and middle MCP coincide: scaling the prediction to
+        that bone shrinks it to a point, so their error is the GT hand's size."""
+        joints = gt["joints"]  # (N, 2, 21, 3) mm
+        bone = np.linalg.norm(joints[:, :, MIDDLE_MCP] - joints[:, :, WRIST], axis=-1)  # (N, 2) mm
+        zero = hands & (bone < ZERO_BONE_MM)
+        if zero.any():
+            self.zero_bone_hands += int(zero.sum())
+            rows = np.flatnonzero(zero.any(axis=1))
+            found = gt["ids"][rows] if "ids" in gt else rows
+            self.zero_bone_label = "ids" if "ids" in gt else "rows"
+            self.zero_bone_ids += found[: max(0, 5 - len(self.zero_bone_ids))].tolist()
+
+    def warnings(self) -> list[str]:
+        if not self.zero_bone_hands:
+            return []
+        return [f"protocol {self.protocol.name}: {self.zero_bone_hands} ground-truth hand(s) have a "
+                f"zero-length reference bone (wrist = middle MCP), e.g. {self.zero_bone_label} "
+                f"{', '.join(map(str, self.zero_bone_ids))}; the scaled protocol shrinks their "
+                "prediction to a point; fix those ground-truth joints or leave the rows out"]
 
     def compute(self) -> dict[str, float | None]:
         avg = self.protocol.averaging
@@ -219,11 +249,17 @@ class Evaluator:
         if self._iv_count:
             shared["iv"] = self._iv_sum / self._iv_count
         results = {}
+        for message in self.warnings():
+            log.warning(message)
         for name, state in self._states.items():
             values = {**state.compute(), **shared}
             results[name] = {k: float(values[k]) for k in METRIC_NAMES
                              if values.get(k) is not None}
         return results
+
+    def warnings(self) -> list[str]:
+        """One line per problem of the data seen so far (also logged by `compute()` on logger 'eval')."""
+        return [m for state in self._states.values() for m in state.warnings()]
 
     def pck_curves(self) -> dict[str, PckCurve]:
         """protocol name -> PCK curve over 0-50 mm (protocols with counted joints only)."""

@@ -9,12 +9,13 @@ hand_type (N,) 0 right / 1 left / 2 interacting (ground truth), and faces (2, F,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Iterator, Literal, Mapping
 
 import numpy as np
 
@@ -66,18 +67,31 @@ def load_npz(path: str | os.PathLike, role: Role, *, check_finite: bool = True) 
     return validate(raw, role, str(path), check_finite=check_finite)
 
 
-def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write arrays to an .npz file atomically (temporary file, then rename)."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write; on success it gets the mode a plain open()
+    would give (0666 minus the umask, not mkstemp's private 0600) and replaces `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays to an .npz file atomically (temporary file, then rename)."""
+    with atomic_output(path, ".npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def validate(raw: Mapping[str, object], role: Role, source: str, *,
@@ -91,6 +105,9 @@ def validate(raw: Mapping[str, object], role: Role, source: str, *,
     num_rows = arrays["joints"].shape[0] if arrays["joints"].ndim else -1
     for field, array in arrays.items():
         arrays[field] = _check_field(field, array, num_rows, source)
+    if num_rows == 0:
+        raise InputError(f"{source}: no rows (field 'joints' has shape {arrays['joints'].shape}); "
+                         "write at least one annotation")
     if "faces" in raw:
         arrays["faces"] = _check_faces(_as_numpy(raw["faces"]), arrays, source)
     _check_vertex_counts(arrays, source)
@@ -216,8 +233,13 @@ def nonfinite_rows(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     for field in _FLOAT_FIELDS:
         if field in arrays:
             values = arrays[field]
-            bad |= ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            bad |= ~_finite_rows(values)
     return bad
+
+
+def _finite_rows(values: np.ndarray) -> np.ndarray:
+    """(N,) bool: every value of the row is finite (also for N = 0)."""
+    return np.isfinite(values).all(axis=tuple(range(1, values.ndim)))
 
 
 def require_finite(arrays: Mapping[str, np.ndarray], source: str) -> None:
@@ -226,7 +248,7 @@ def require_finite(arrays: Mapping[str, np.ndarray], source: str) -> None:
         if field not in arrays:
             continue
         values = arrays[field]
-        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        bad = ~_finite_rows(values)
         if bad.any():
             where = arrays["ids"][bad] if "ids" in arrays else np.flatnonzero(bad)
             label = "ids" if "ids" in arrays else "rows"
@@ -301,14 +323,7 @@ def check_pair(pred: Arrays, gt: Arrays, pred_source: str, gt_source: str) -> No
 
 def write_json(path: str | os.PathLike, payload: object) -> None:
     """Write JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2, sort_keys=True)
             handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -32,11 +32,12 @@ from typing import Callable, Mapping
 import numpy as np
 
 from eval.io import Arrays, InputError, write_json
-from mano.joints import NUM_JOINTS
+from mano.joints import NUM_JOINTS, WRIST
 
 KEYPOINT_METRICS = ("pck", "auc", "epe")
 UNITS_2D = {"pck": "", "auc": "", "epe": "px"}
 SUBSET_SUFFIX = {"H": "_h", "M": "_m", "H+M": "_hm"}
+MMPOSE_MIN_VALID = 12  # mmpose keeps a hand with a valid root and more than 11 valid joints
 _FIELDS = {"pred": ("ids", "hands", "keypoints"),
            "gt": ("ids", "hands", "keypoints", "keypoint_valid", "bbox_size")}
 _ROW_SHAPES = {"ids": (), "hands": (), "keypoints": (NUM_JOINTS, 2), "keypoint_valid": (NUM_JOINTS,),
@@ -74,6 +75,8 @@ def validate_keypoints(raw: Mapping[str, object], role: str, source: str) -> Arr
     arrays = {f: np.asarray(raw[f].detach().cpu().numpy() if hasattr(raw[f], "detach") else raw[f])
               for f in _FIELDS[role]}
     rows = arrays["ids"].shape[0] if arrays["ids"].ndim == 1 else -1
+    if rows == 0:
+        raise InputError(f"{source}: no rows (field 'ids' has shape (0,)); write at least one hand")
     for field, array in arrays.items():
         expected = (rows,) + _ROW_SHAPES[field]
         if array.shape != expected:
@@ -144,6 +147,13 @@ def match_keypoint_rows(pred: Arrays, gt: Arrays, pred_source: str, gt_source: s
     extra = len(pred_keys) - len(gt_keys)
     notes = [f"{pred_source}: ignored {extra} predictions not in {gt_source}"] if extra else []
     return {k: v[order[where]] for k, v in pred.items()}, notes
+
+
+def mmpose_dropped(gt: Arrays) -> np.ndarray:
+    """(N,) bool: ground-truth hands mmpose's InterHand2D loader leaves out: the root (wrist) is
+    not annotated (mmpose then marks every joint invalid) or at most 11 joints are annotated."""
+    valid = gt["keypoint_valid"]  # (N, 21) wrist-first
+    return ~valid[:, WRIST] | (valid.sum(axis=1) < MMPOSE_MIN_VALID)
 
 
 def read_ids(path: str | Path) -> np.ndarray:
@@ -249,8 +259,6 @@ def evaluate_keypoints2d(pred: Mapping[str, object], gt: Mapping[str, object],
     """Match rows by (id, hand), then score; returns {name: {metric: value}}."""
     pred_arr = validate_keypoints(pred, "pred", pred_source)
     gt_arr = validate_keypoints(gt, "gt", gt_source)
-    if not len(gt_arr["ids"]):
-        raise InputError(f"{gt_source}: no rows to evaluate")
     pred_arr, _ = match_keypoint_rows(pred_arr, gt_arr, pred_source, gt_source)
     evaluator = Keypoints2DEvaluator(protocol, human_ids, machine_ids)
     evaluator.update(pred_arr, gt_arr, pred_source, gt_source)
@@ -284,12 +292,15 @@ def add_score2d_parser(subparsers: argparse._SubParsersAction,
     p.add_argument("--human-ids", help="aid_human_annot_{split}.txt: also report the H subset")
     p.add_argument("--machine-ids", help="aid_machine_annot_{split}.txt: also report M (and H+M with both)")
     p.add_argument("--json", help="also write {name: {metric: value}} to this file")
+    p.add_argument("--mmpose-rules", action="store_true",
+                   help="leave out ground-truth hands mmpose drops (root not annotated, or <= 11 "
+                        "annotated joints); without it such hands are scored and a warning counts them")
     p.set_defaults(func=guard(run_score2d))
 
 
 def run_score2d(args: argparse.Namespace) -> int:
     pred = load_keypoints_npz(args.pred, "pred")
-    gt = load_keypoints_npz(args.gt, "gt")
+    gt = _mmpose_rows(load_keypoints_npz(args.gt, "gt"), args.gt, args.mmpose_rules)
     human = read_ids(args.human_ids) if args.human_ids else None
     machine = read_ids(args.machine_ids) if args.machine_ids else None
     for note in match_keypoint_rows(pred, gt, args.pred, args.gt)[1]:
@@ -300,3 +311,20 @@ def run_score2d(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, results)
     return 0
+
+
+def _mmpose_rows(gt: Arrays, source: str, apply: bool) -> Arrays:
+    """GT hands mmpose would drop: left out with a note when `apply`, else counted in a warning."""
+    dropped = mmpose_dropped(gt)
+    if not dropped.any():
+        return gt
+    what = (f"{int(dropped.sum())} of {len(dropped)} ground-truth hands in {source} (root not annotated "
+            f"or <= {MMPOSE_MIN_VALID - 1} annotated joints)")
+    if not apply:
+        print(f"eval: warning: {what} are scored here but mmpose leaves them out, so the scores differ "
+              "from mmpose's; pass --mmpose-rules to apply its rules", file=sys.stderr)
+        return gt
+    if dropped.all():
+        raise InputError(f"{source}: every ground-truth hand is left out by --mmpose-rules; nothing to score")
+    print(f"eval: note: dropped {what}, as mmpose does", file=sys.stderr)
+    return {k: v[~dropped] for k, v in gt.items()}

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 from eval.evaluator import PckCurve
-from eval.io import InputError
+from eval.io import InputError, atomic_output
 from eval.metrics import auc
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -40,12 +39,5 @@ def plot_pck_curves(curves: Mapping[str, PckCurve], path: str | os.PathLike,
     if title:
         axis.set_title(title)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_output(path, path.suffix) as tmp:  # the suffix tells savefig the format
         figure.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

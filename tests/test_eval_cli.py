@@ -11,6 +11,7 @@ import pytest
 
 from eval import load_npz, save_npz
 from eval.cli import main
+from eval.protocols import PROTOCOLS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def test_score_all_writes_json_with_documented_keys(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "moon" in table and "mcp_scaled" in table and "mpjpe" in table
     results = json.loads(out.read_text())
-    assert set(results) == {"moon", "wrist_scaled", "mcp_scaled", "mcp"}
+    assert set(results) == set(PROTOCOLS)  # --protocol all: every protocol side by side
     assert set(results["moon"]) == {"mpjpe", "mpjpe_all", "mpjpe_interacting", "mrrpe", "auc",
                                     "handedness_acc", "ap_h"}
     assert set(results["mcp"]) == {"mpjpe", "mrrpe", "auc", "handedness_acc", "ap_h"}
@@ -160,3 +161,48 @@ def test_module_entry_point_and_no_dir_net_import(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr
     assert "mpjpe" in done.stdout
+
+
+# -- reliability: zero rows, degenerate ground truth, file modes ----------------------------------
+
+
+def test_zero_row_files_are_one_line_errors(tmp_path, capsys):
+    pred, gt = write_pair(tmp_path)
+    empty = tmp_path / "empty.npz"
+    save_npz(empty, {"ids": np.zeros(0, np.int64), "joints": np.zeros((0, 2, 21, 3))})
+    for args, named in ((["--pred", str(empty), "--gt", str(gt)], empty),
+                        (["--pred", str(pred), "--gt", str(empty)], empty)):
+        err = run_bad(["score", *args], capsys)
+        assert str(named) in err and "no rows" in err
+        err = run_bad(["score", *args, "--drop-invalid"], capsys)
+        assert str(named) in err and "no rows" in err
+
+
+def test_zero_length_reference_bone_in_the_ground_truth_is_warned(tmp_path, capsys):
+    def collapse(d):
+        joints = d["joints"].copy()
+        joints[1, 0, 9] = joints[1, 0, 0]  # id 101, right hand: middle MCP on the wrist
+        return joints
+
+    pred, gt = write_pair(tmp_path, gt__joints=collapse)
+    assert main(["score", "--pred", str(pred), "--gt", str(gt), "--protocol", "mcp_scaled"]) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "zero-length" in line]
+    assert len(warning) == 1 and "mcp_scaled" in warning[0] and "1 ground-truth hand" in warning[0]
+    assert "101" in warning[0] and warning[0].startswith("eval: warning:")
+    assert main(["score", "--pred", str(pred), "--gt", str(gt), "--protocol", "mcp"]) == 0
+    assert "zero-length" not in capsys.readouterr().err  # unscaled protocols are unaffected
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        pred, gt = write_pair(tmp_path)
+        out, figure = tmp_path / "scores.json", tmp_path / "pck.png"
+        assert main(["score", "--pred", str(pred), "--gt", str(gt), "--protocol", "mcp",
+                     "--json", str(out)]) == 0
+        assert main(["plot-pck", "--gt", str(gt), "--pred", str(pred), "--out", str(figure)]) == 0
+        for path in (pred, gt, out, figure):
+            assert path.stat().st_mode & 0o777 == 0o644, path  # not mkstemp's private 0600
+    finally:
+        os.umask(umask)

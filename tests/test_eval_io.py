@@ -96,3 +96,31 @@ def test_evaluator_accepts_tensor_like_batches():
     evaluator = Evaluator("mcp")
     evaluator.update({"joints": FakeTensor(pred_joints)}, {"joints": FakeTensor(hands(2))})
     assert evaluator.compute()["mcp"]["mpjpe"] == pytest.approx(5.0 / 42)
+
+
+def test_zero_rows_are_rejected_naming_the_source(tmp_path):
+    empty = {"ids": np.zeros(0, np.int64), "joints": np.zeros((0, 2, 21, 3))}
+    with pytest.raises(InputError, match=r"my batch: no rows"):
+        validate(empty, "pred", "my batch")
+    path = tmp_path / "empty.npz"
+    save_npz(path, empty)
+    with pytest.raises(InputError, match=re.escape(str(path)) + ": no rows"):
+        load_npz(path, "gt")
+    with pytest.raises(InputError, match="gt batch: no rows"):
+        Evaluator(["mcp"]).update({"ids": np.arange(3), "joints": hands()}, empty, "pred batch", "gt batch")
+    assert not nonfinite_rows(empty).any()  # the row helpers work on zero rows
+
+
+def test_save_npz_and_write_json_use_the_usual_mode(tmp_path):
+    import os
+
+    from eval.io import write_json
+
+    umask = os.umask(0o027)
+    try:
+        save_npz(tmp_path / "a.npz", {"ids": np.arange(2)})
+        write_json(tmp_path / "a.json", {"x": 1})
+    finally:
+        os.umask(umask)
+    for name in ("a.npz", "a.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name

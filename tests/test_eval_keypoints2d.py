@@ -132,3 +132,55 @@ def test_cli_score2d(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
                  "--human-ids", str(tmp_path / "bad.txt")])
     assert code == 2
     assert "bad.txt:1: expected an annotation id" in capsys.readouterr().err
+
+
+# -- reliability: zero rows, rows mmpose would drop ----------------------------------------------
+
+
+def _write_case(tmp_path: Path, pred: dict, gt: dict) -> tuple[str, str]:
+    save_npz(tmp_path / "pred.npz", pred)
+    save_npz(tmp_path / "gt.npz", gt)
+    return str(tmp_path / "pred.npz"), str(tmp_path / "gt.npz")
+
+
+def test_score2d_zero_rows_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pred, gt = case()
+    empty = {k: v[:0] for k, v in gt.items()}
+    for files in ((pred, empty), ({k: v[:0] for k, v in pred.items()}, gt)):
+        pred_path, gt_path = _write_case(tmp_path, *files)
+        assert main(["score2d", "--pred", pred_path, "--gt", gt_path]) == 2
+        err = capsys.readouterr().err.strip()
+        named = gt_path if files[1] is empty else pred_path
+        assert err.startswith("eval: error:") and "\n" not in err and named in err and "no rows" in err
+    with pytest.raises(InputError, match="batch.*no rows"):
+        Keypoints2DEvaluator().update({k: v[:0] for k, v in pred.items()}, empty, "pred batch", "gt batch")
+
+
+def _mmpose_case():
+    """Right hand: root invalid; left hand: 11 valid joints; annotation 2: a full hand."""
+    pred, gt = case()
+    gt["keypoint_valid"][0, 0] = False  # mmpose drops a hand whose root is invalid
+    gt["keypoint_valid"][1, 11:] = False  # ... or that has <= 11 valid joints (here 10)
+    more = {k: np.concatenate([v, v[:1]]) for k, v in gt.items()}
+    more["ids"][-1], more["keypoint_valid"][-1] = 2, True
+    pred = {k: np.concatenate([v, v[:1]]) for k, v in pred.items()}
+    pred["ids"][-1] = 2
+    return pred, more
+
+
+def test_rows_mmpose_would_drop_are_warned_and_dropped_on_request(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    pred, gt = _mmpose_case()
+    pred_path, gt_path = _write_case(tmp_path, pred, gt)
+    out = tmp_path / "scores.json"
+    assert main(["score2d", "--pred", pred_path, "--gt", gt_path, "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "eval: warning:" in err and "2 of 3" in err and "--mmpose-rules" in err
+    kept = json.loads(out.read_text())["interhand2d"]
+    assert main(["score2d", "--pred", pred_path, "--gt", gt_path, "--json", str(out), "--mmpose-rules"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "dropped 2 of 3" in err
+    mmpose = json.loads(out.read_text())["interhand2d"]
+    only = {k: v[2:] for k, v in gt.items()}
+    assert mmpose == pytest.approx(evaluate_keypoints2d({k: v[2:] for k, v in pred.items()}, only)["interhand2d"])
+    assert mmpose != pytest.approx(kept)
