@@ -135,3 +135,38 @@ def test_synthetic_hand_notice_is_shown_once_per_run(tmp_path):
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (done.stdout + done.stderr).count("SYNTHETIC MANO-format hand") == 1
+
+
+# -- 6. `dirnet data synth` never silently replaces a dataset ------------------------------------
+
+def test_data_synth_skips_the_same_dataset_and_refuses_another_without_force(tmp_path, monkeypatch, capsys):
+    import dir_net.data.synth as synth
+
+    out = tmp_path / "data"
+    argv = ["data", "synth", str(out), "--frames", "1", "--cameras", "1", "--splits", "test"]
+    assert cli.main(argv) == 0
+    marker = json.loads((out / synth.COMPLETE_MARKER).read_text())
+    assert marker["arguments"]["seed"] == 0 and marker["arguments"]["frames"] == 1
+    capsys.readouterr()
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("the dataset was generated again")
+
+    monkeypatch.setattr(synth, "_render_split", no_rendering)
+    assert cli.main(argv) == 0  # same arguments: nothing to do
+    assert "nothing to do" in capsys.readouterr().err
+
+    for other in (["--seed", "1"], ["--frames", "2"], ["--splits", "test,val"]):
+        assert cli.main([*argv, *other]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and str(out) in err and "--force" in err
+    assert json.loads((out / synth.COMPLETE_MARKER).read_text()) == marker  # untouched
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a synthetic dataset")
+    assert cli.main(["data", "synth", str(tmp_path / "other"), "--frames", "1"]) == 2
+    assert "no finished synthetic dataset" in capsys.readouterr().err
+
+    monkeypatch.undo()
+    assert cli.main([*argv, "--seed", "1", "--force"]) == 0
+    assert json.loads((out / synth.COMPLETE_MARKER).read_text())["arguments"]["seed"] == 1

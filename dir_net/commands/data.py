@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from dir_net.commands.config import add_config_arguments
@@ -19,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--cameras", type=int, default=4, help="calibrated cameras per capture")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--splits", default="train,val,test", help="comma-separated splits")
+    synth.add_argument("--force", action="store_true", help="replace a different dataset (or any content) in OUT; "
+                       "without it OUT must be empty, or hold the same dataset (then nothing is done)")
     synth.set_defaults(func=_synth)
 
     for name, helptext in (
@@ -84,9 +87,15 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from dir_net.data.synth import generate
+    from dir_net.data.synth import existing_dataset, generate
 
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    summary = generate(args.out, frames=args.frames, seed=args.seed, splits=splits, cameras=args.cameras)
+    request = dict(frames=args.frames, seed=args.seed, splits=splits, cameras=args.cameras)
+    summary = existing_dataset(args.out, **request, force=args.force)
+    if summary is not None:
+        print(f"{args.out}: already holds this synthetic dataset (same arguments); nothing to do "
+              "(--force regenerates it)", file=sys.stderr)
+    else:
+        summary = generate(args.out, **request)
     print(json.dumps(summary, indent=2))
     return 0

@@ -339,12 +339,51 @@ def _render_split(out: Path, split: str, frames: list[SynthFrame], rigs: dict[in
     return images, annotations
 
 
-COMPLETE_MARKER = "dirnet_synth.json"  # written last by `generate`, with the counts per split
+COMPLETE_MARKER = "dirnet_synth.json"  # written last by `generate`: counts per split, the arguments
+
+
+def synth_arguments(frames: int, seed: int, cameras: int, missing_mano: float,
+                    model_dir: str | None) -> dict[str, Any]:
+    """What decides a split's content (besides its name): recorded in COMPLETE_MARKER."""
+    import os
+
+    hands = str(model_dir or os.environ.get("DIRNET_MANO_DIR") or "synthetic")
+    return {"frames": int(frames), "seed": int(seed), "cameras": int(cameras),
+            "missing_mano": float(missing_mano), "hands": hands}
+
+
+def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS,
+                     cameras: int = 4, missing_mano: float = 0.03, model_dir: str | None = None,
+                     force: bool = False) -> dict[str, Any] | None:
+    """Before `generate`: the summary of the finished dataset at `out` when the same arguments
+    already produced these splits (nothing to do), or None when `out` may be written (absent,
+    empty, or `force`). DataError when `out` holds anything else and not `force`."""
+    out = Path(out)
+    if force or not out.is_dir() or not any(out.iterdir()):
+        return None
+    if not is_complete(out):
+        raise DataError(f"{out}: not empty and holds no finished synthetic dataset (no {COMPLETE_MARKER}: an "
+                        "interrupted `dirnet data synth`, or another dataset); pass --force to write into it, "
+                        "or give an empty folder")
+    try:
+        summary = json.loads((out / COMPLETE_MARKER).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{out / COMPLETE_MARKER}: unreadable ({exc}); pass --force to regenerate") from None
+    wanted = synth_arguments(frames, seed, cameras, missing_mano, model_dir)
+    made = summary.get("arguments", {})
+    differences = [f"{k}={made.get(k, '?')} (asked: {v})" for k, v in wanted.items() if made.get(k) != v]
+    missing = [s for s in splits if s not in summary]
+    if differences or missing:
+        what = ", ".join(differences + ([f"no split {','.join(missing)}"] if missing else []))
+        raise DataError(f"{out}: holds another synthetic dataset ({what}); pass --force to replace it, or give "
+                        "another folder")
+    return summary
 
 
 def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS, cameras: int = 4,
              missing_mano: float = 0.03, model_dir: str | None = None) -> dict[str, Any]:
-    """Write a synthetic InterHand2.6M v1.0 dataset under `out`; returns counts per split."""
+    """Write a synthetic InterHand2.6M v1.0 dataset under `out`; returns counts per split (and
+    the arguments, `synth_arguments`)."""
     import mano
 
     if frames < 1 or cameras < 1:
@@ -355,7 +394,9 @@ def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[
         check_split(split)
     hands = mano.load_hands(model_dir, tips="interhand").eval()
     out = Path(out)
-    summary: dict[str, Any] = {"root": str(out)}
+    (out / COMPLETE_MARKER).unlink(missing_ok=True)  # until this run finishes, the folder is not a whole dataset
+    summary: dict[str, Any] = {"root": str(out),
+                               "arguments": synth_arguments(frames, seed, cameras, missing_mano, model_dir)}
     for split in splits:
         rng = np.random.default_rng([seed, SPLITS.index(split)])
         split_frames = _make_frames(rng, hands, frames, missing_mano)
