@@ -1,10 +1,14 @@
-"""DIR training objective (paper Sec. 3.3 and supplement B; weights in `loss.dir`).
+"""DIR training objective as the official training computes it (docs/DIR_LOSSES.md; weights in
+`loss.dir`), with one deliberate difference: 3D joint, vertex and offset targets are centred on each
+hand's wrist (the predictions' root), where the official code centres the targets on the middle MCP.
 
-Every stage, both hands: smooth L1 on 2D joints and vertices (weak-perspective uv in [-1, 1]) and
-on root-relative 3D joints and vertices (/ 0.15 m), edge-length and normal consistency of the
-meshes, smooth L1 on the right->left offset (/ 0.15 m). Pixel-wise: weighted CE + Lovasz-softmax
-on the segmentation, smooth L1 on the dense-correspondence map. Masks: joint_valid for joints,
-mano_valid for meshes, both wrists for the offset and for root-relative targets, aux_valid for maps.
+Every stage, each hand separately and the two hands summed: Huber (delta 0.01) on the 2D joints
+and vertices (weak-perspective uv in [-1, 1]) and on the root-relative 3D joints and vertices in
+units of 0.15 m; edge-length and normal consistency of the meshes. Every stage, once: Huber on the
+right->left wrist offset (units of 0.15 m). Once, on the final maps: weighted cross-entropy and
+Lovasz-softmax on the segmentation, Huber on the dense-correspondence map.
+Masks (all ones in the official data): joint_valid for joints, mano_valid for meshes, both wrists
+for root-relative targets and the offset, aux_valid for the maps.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import torch
 from torch import Tensor, nn
 
 from dir_net.losses.terms import (
-    edge_length_loss,
-    normal_consistency_loss,
+    edge_length_error,
+    hand_sum,
+    huber,
+    image_mean,
+    lovasz_softmax,
+    normal_error,
     resize_dense,
     resize_labels,
-    segmentation_losses,
-    smooth_l1,
+    weighted_cross_entropy,
 )
 from dir_net.structures import Prediction, StageOutput
 
@@ -35,14 +42,19 @@ def crop_px_to_uv(points: Tensor, image_hw: tuple[int, int]) -> Tensor:
 
 
 class DirLoss(nn.Module):
-    """Callable (prediction, batch) -> {term/sI: per-stage value, term: sum over stages, ...,
-    "total": weighted sum}. Reported terms are unweighted; `total` applies `loss.dir` weights."""
+    """Callable (prediction, batch) -> {term/sI: weighted value of stage I, term: weighted sum over
+    stages, seg_ce / seg_lovasz / dense: weighted map terms, "total": sum of the terms}.
+
+    Every reported value already carries its `loss.dir` weight (like the official training log), so
+    `total` is the plain sum of the STAGE_TERMS and AUX_TERMS entries.
+    """
 
     def __init__(self, cfg: Mapping[str, Any], faces: Tensor) -> None:
         super().__init__()
         self.weights = {name: float(cfg[name]) for name in STAGE_TERMS + AUX_TERMS}
         self.delta = float(cfg["huber_delta"])
         self.unit = float(cfg["coord_unit"])
+        self.lovasz_on_softmax = bool(cfg["seg_lovasz_softmax"])
         self.register_buffer("faces", torch.as_tensor(faces, dtype=torch.long), persistent=False)
         self.register_buffer(
             "class_weights", torch.tensor(cfg["seg_class_weights"], dtype=torch.float32), persistent=False
@@ -53,51 +65,62 @@ class DirLoss(nn.Module):
         out: dict[str, Tensor] = {}
         for i, stage in enumerate(pred.stages):
             for name, value in self.stage_terms(stage, targets).items():
-                out[f"{name}/s{i}"] = value
-                out[name] = out[name] + value if name in out else value
+                weighted = self.weights[name] * value
+                out[f"{name}/s{i}"] = weighted
+                out[name] = out[name] + weighted if name in out else weighted
         if "seg" in pred.aux:
-            out.update(self.aux_terms(pred.aux, batch))
-        total = sum(self.weights[name] * out[name] for name in STAGE_TERMS + AUX_TERMS if name in out)
-        out["total"] = total
+            out.update({name: self.weights[name] * value for name, value in self.aux_terms(pred.aux, batch).items()})
+        out["total"] = sum(out[name] for name in STAGE_TERMS + AUX_TERMS if name in out)
         return out
 
     def targets(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Ground truth in the model's units, shared by all stages."""
+        """Ground truth in the loss units (uv in [-1, 1]; 3D in units of coord_unit), shared by all
+        stages, and the masks."""
         image_hw = tuple(batch["image"].shape[-2:])
         joints = batch["joints_3d"]  # (B, 2, 21, 3) m, camera frame
         valid = batch["joint_valid"]  # (B, 2, 21)
-        wrist_ok = valid[:, :, :1]  # (B, 2, 1)
-        wrist = joints[:, :, :1]
+        wrist_ok = valid[:, :, 0]  # (B, 2)
+        wrist = joints[:, :, :1]  # (B, 2, 1, 3) m
         return {
-            "joints_uv": crop_px_to_uv(batch["joints_2d"], image_hw),
-            "verts_uv": crop_px_to_uv(batch["verts_2d"], image_hw),
-            "joints_rel": joints - wrist,
-            "verts_rel": batch["verts_3d"] - wrist,
-            "offset": joints[:, 1, 0] - joints[:, 0, 0],
+            "joints_uv": crop_px_to_uv(batch["joints_2d"], image_hw),  # (B, 2, 21, 2)
+            "verts_uv": crop_px_to_uv(batch["verts_2d"], image_hw),  # (B, 2, V, 2)
+            "joints_rel": (joints - wrist) / self.unit,  # (B, 2, 21, 3) units, about each wrist
+            "verts_rel": (batch["verts_3d"] - wrist) / self.unit,  # (B, 2, V, 3)
+            "offset": (joints[:, 1, 0] - joints[:, 0, 0]) / self.unit,  # (B, 3) left wrist - right wrist
             "joint_valid": valid,
-            "rel_valid": valid * wrist_ok,
-            "mano_valid": batch["mano_valid"],
-            "mesh_valid": batch["mano_valid"] * wrist_ok[..., 0],
-            "offset_valid": wrist_ok[:, 0, 0] * wrist_ok[:, 1, 0],
+            "rel_valid": valid * wrist_ok[:, :, None],  # (B, 2, 21)
+            "mano_valid": batch["mano_valid"],  # (B, 2)
+            "mesh_valid": batch["mano_valid"] * wrist_ok,  # (B, 2)
+            "offset_valid": wrist_ok[:, 0] * wrist_ok[:, 1],  # (B,)
         }
 
     def stage_terms(self, stage: StageOutput, t: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Unweighted terms of one stage (per-hand terms summed over the two hands)."""
         d, u = self.delta, self.unit
-        mesh_valid = t["mesh_valid"]  # (B, 2)
+        verts = stage.vertices.float() / u  # (B, 2, V, 3) units
         return {
-            "joints_2d": smooth_l1(stage.joints_uv, t["joints_uv"], t["joint_valid"], d),
-            "verts_2d": smooth_l1(stage.verts_uv, t["verts_uv"], t["mano_valid"][:, :, None], d),
-            "joints_3d": smooth_l1(stage.joints / u, t["joints_rel"] / u, t["rel_valid"], d),
-            "verts_3d": smooth_l1(stage.vertices / u, t["verts_rel"] / u, mesh_valid[:, :, None], d),
-            "edge": edge_length_loss(stage.vertices / u, t["verts_rel"] / u, self.faces, mesh_valid),
-            "normal": normal_consistency_loss(stage.vertices, t["verts_rel"], self.faces, mesh_valid),
-            "offset": smooth_l1(stage.offset / u, t["offset"] / u, t["offset_valid"], d),
+            "joints_2d": hand_sum(huber(stage.joints_uv, t["joints_uv"], d), t["joint_valid"]),
+            "verts_2d": hand_sum(huber(stage.verts_uv, t["verts_uv"], d), t["mano_valid"]),
+            "joints_3d": hand_sum(huber(stage.joints.float() / u, t["joints_rel"], d), t["rel_valid"]),
+            "verts_3d": hand_sum(huber(verts, t["verts_rel"], d), t["mesh_valid"]),
+            "edge": hand_sum(edge_length_error(verts, t["verts_rel"], self.faces), t["mesh_valid"]),
+            "normal": hand_sum(normal_error(verts, t["verts_rel"], self.faces), t["mesh_valid"]),
+            "offset": image_mean(huber(stage.offset.float() / u, t["offset"], d), t["offset_valid"]),
         }
 
     def aux_terms(self, aux: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        size = tuple(aux["seg"].shape[-2:])
+        """Unweighted map terms on the images with aux_valid; targets resized to the map size."""
+        logits = aux["seg"].float()  # (B, 3, h, w)
+        size = tuple(logits.shape[-2:])
         valid = batch["aux_valid"]  # (B,)
-        ce, lovasz = segmentation_losses(aux["seg"], resize_labels(batch["seg"], size), valid, self.class_weights)
-        dense_target = resize_dense(batch["dense"], size)
-        dense = smooth_l1(aux["dense"], dense_target, valid[:, None, None, None], self.delta)
-        return {"seg_ce": ce, "seg_lovasz": lovasz, "dense": dense}
+        keep = valid > 0
+        labels = resize_labels(batch["seg"], size)[keep]  # (N, h, w)
+        kept = logits[keep]
+        scores = kept.softmax(dim=1) if self.lovasz_on_softmax else kept
+        flat = scores.permute(0, 2, 3, 1).reshape(-1, scores.shape[1])  # (N h w, 3)
+        dense_target = resize_dense(batch["dense"], size)  # (B, 3, h, w) in [0, 1]
+        return {
+            "seg_ce": weighted_cross_entropy(kept, labels, self.class_weights),
+            "seg_lovasz": lovasz_softmax(flat, labels.reshape(-1)),
+            "dense": image_mean(huber(aux["dense"], dense_target, self.delta), valid),
+        }

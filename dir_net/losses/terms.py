@@ -1,4 +1,10 @@
-"""Loss terms with masks: robust regression, mesh smoothness, segmentation (CE + Lovasz-softmax)."""
+"""Loss terms of DIR's official training, with masks (docs/DIR_LOSSES.md).
+
+Reduction rule of the official losses: each term is a mean over the elements of one item (one hand
+of one image, or one image) and then a mean over the items of the batch. Masks generalise it: the
+item mean runs over its valid elements, the batch mean over the items with any valid element.
+With every element valid this is exactly the official reduction.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +12,75 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+EDGE_EPS = 1e-12  # added under the square root of every edge length (official EdgeLengthLoss)
 
-def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of `values` (..., K) over the entries where `mask` (broadcastable to values[..., 0]
-    or to values) is non-zero; 0 (still differentiable) when nothing is valid."""
+
+def item_means(values: Tensor, mask: Tensor, item_dims: int) -> tuple[Tensor, Tensor]:
+    """Mean of `values` over every dim after the first `item_dims`, counting only masked-in elements.
+
+    values (*items, *elements); mask broadcastable to values after right-padding with singleton
+    dims (e.g. (B, 2, K) for values (B, 2, K, C)). Returns (means (*items), any_valid (*items) bool).
+    """
     mask = mask.to(values.dtype)
     while mask.dim() < values.dim():
         mask = mask.unsqueeze(-1)
     mask = mask.expand_as(values)
-    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+    dims = tuple(range(item_dims, values.dim()))
+    count = mask.sum(dim=dims)
+    means = (values * mask).sum(dim=dims) / count.clamp_min(1.0)
+    return means, count > 0
 
 
-def smooth_l1(pred: Tensor, target: Tensor, mask: Tensor, delta: float) -> Tensor:
-    """Masked mean of the smooth L1 loss: 0.5 x^2 / delta below delta, |x| - delta / 2 above.
+def batch_mean(means: Tensor, valid: Tensor) -> Tensor:
+    """Mean over dim 0 (the batch) of the valid items: (B, *rest) -> (*rest); 0 where none is valid
+    (still differentiable)."""
+    valid = valid.to(means.dtype)
+    return (means * valid).sum(dim=0) / valid.sum(dim=0).clamp_min(1.0)
 
-    This is the paper's "smooth L1" (Fast R-CNN) with threshold delta, i.e. torch's
-    huber_loss(delta) / delta: L1-scaled, so the loss weights compare with plain L1 terms.
-    """
-    return masked_mean(F.smooth_l1_loss(pred, target, reduction="none", beta=delta), mask)
+
+def hand_sum(values: Tensor, mask: Tensor) -> Tensor:
+    """Per-hand official reduction summed over the two hands: values (B, 2, *elements), mask
+    (B, 2[, ...]) -> scalar = sum over hands of (mean over images of the per-hand element mean)."""
+    means, valid = item_means(values, mask, item_dims=2)  # (B, 2)
+    return batch_mean(means, valid).sum()
+
+
+def image_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Official reduction of a per-image term: values (B, *elements), mask (B[, ...]) -> scalar."""
+    means, valid = item_means(values, mask, item_dims=1)  # (B,)
+    return batch_mean(means, valid)
+
+
+def huber(pred: Tensor, target: Tensor, delta: float) -> Tensor:
+    """Element-wise Huber loss (torch convention, NOT divided by delta):
+    0.5 x^2 for |x| < delta, delta * (|x| - delta / 2) otherwise, x = pred - target."""
+    return F.huber_loss(pred.float(), target.float(), reduction="none", delta=delta)
 
 
 def face_edges(vertices: Tensor, faces: Tensor) -> Tensor:
-    """vertices (B, 2, V, 3), faces (2, F, 3) per hand -> edge vectors (B, 2, F, 3 edges, 3)."""
+    """vertices (B, 2, V, 3), faces (2, F, 3) per hand -> edge vectors (B, 2, F, 3 edges, 3):
+    v1 - v0, v2 - v1, v0 - v2."""
     hand = torch.arange(2, device=faces.device)[:, None, None]
     corners = vertices[:, hand, faces]  # (B, 2, F, 3 corners, 3)
-    return corners.roll(-1, dims=3) - corners  # v1 - v0, v2 - v1, v0 - v2
+    return corners.roll(-1, dims=3) - corners
 
 
-def edge_length_loss(pred: Tensor, target: Tensor, faces: Tensor, mask: Tensor) -> Tensor:
-    """| |e_pred| - |e_gt| | over every face edge; mask (B, 2)."""
-    diff = (face_edges(pred, faces).norm(dim=-1) - face_edges(target, faces).norm(dim=-1)).abs()
-    return masked_mean(diff, mask[:, :, None])
+def edge_lengths(vertices: Tensor, faces: Tensor) -> Tensor:
+    """(B, 2, V, 3) -> (B, 2, F, 3) lengths sqrt(|e|^2 + 1e-12) of every face edge."""
+    return (face_edges(vertices, faces).square().sum(dim=-1) + EDGE_EPS).sqrt()
 
 
-def normal_consistency_loss(pred: Tensor, target: Tensor, faces: Tensor, mask: Tensor) -> Tensor:
-    """|<e_pred / |e_pred|, n_gt>| over every face edge: predicted edges lie in the GT face planes."""
-    gt_edges = face_edges(target, faces)
-    normals = F.normalize(torch.cross(gt_edges[..., 0, :], -gt_edges[..., 2, :], dim=-1), dim=-1)
-    cos = (F.normalize(face_edges(pred, faces), dim=-1) * normals[..., None, :]).sum(-1).abs()
-    return masked_mean(cos, mask[:, :, None])
+def edge_length_error(pred: Tensor, target: Tensor, faces: Tensor) -> Tensor:
+    """| |e_pred| - |e_gt| | per face edge: (B, 2, F, 3), in the units of the vertices."""
+    return (edge_lengths(pred, faces) - edge_lengths(target, faces)).abs()
+
+
+def normal_error(pred: Tensor, target: Tensor, faces: Tensor) -> Tensor:
+    """|<e_pred / |e_pred|, n_gt>| per face edge: (B, 2, F, 3); n_gt is the unit normal of the GT
+    face, from its two unit edges at corner 0 (scale-free; the sign of n_gt does not matter)."""
+    gt = F.normalize(face_edges(target, faces), dim=-1)  # (B, 2, F, 3, 3)
+    normal = F.normalize(torch.cross(gt[..., 0, :], -gt[..., 2, :], dim=-1), dim=-1)  # (B, 2, F, 3)
+    return (F.normalize(face_edges(pred, faces), dim=-1) * normal[..., None, :]).sum(dim=-1).abs()
 
 
 def lovasz_grad(sorted_fg: Tensor) -> Tensor:
@@ -56,47 +92,37 @@ def lovasz_grad(sorted_fg: Tensor) -> Tensor:
     return torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=-1)
 
 
-def lovasz_softmax(probs: Tensor, labels: Tensor) -> Tensor:
-    """Lovasz-softmax (Berman et al., CVPR 2018) over pixels: probs (P, C), labels (P,) long.
-
-    Averaged over the classes present in `labels`; 0 for an empty pixel set.
-    """
+def lovasz_softmax(scores: Tensor, labels: Tensor) -> Tensor:
+    """Lovasz-softmax (Berman et al., CVPR 2018) over a flat set of pixels: scores (P, C) (class
+    probabilities, or whatever the caller feeds: DIR's official training feeds raw logits),
+    labels (P,) long. Mean over the classes present in `labels`; 0 for an empty pixel set."""
     if labels.numel() == 0:
-        return probs.sum() * 0
-    fg = F.one_hot(labels, probs.shape[1]).to(probs.dtype).t()  # (C, P)
-    errors = (fg - probs.t()).abs()
+        return scores.sum() * 0
+    fg = F.one_hot(labels, scores.shape[1]).to(scores.dtype).t()  # (C, P)
+    errors = (fg - scores.t()).abs()
     errors_sorted, order = errors.sort(dim=-1, descending=True)
-    per_class = (errors_sorted * lovasz_grad(fg.gather(1, order))).sum(dim=-1)
+    per_class = (errors_sorted * lovasz_grad(fg.gather(1, order))).sum(dim=-1)  # (C,)
     present = fg.sum(dim=-1) > 0
     return per_class[present].mean()
 
 
-def segmentation_losses(logits: Tensor, target: Tensor, valid: Tensor, class_weights: Tensor) -> tuple[Tensor, Tensor]:
-    """Weighted cross-entropy and Lovasz-softmax over the pixels of valid images.
-
-    logits (B, C, h, w); target (B, h, w) long; valid (B,) -> (ce, lovasz) scalars.
-    """
-    keep = valid > 0
-    if not bool(keep.any()):
-        zero = logits.sum() * 0
-        return zero, zero
-    logits, target = logits[keep], target[keep]
-    ce_pixels = F.cross_entropy(logits, target, weight=class_weights, reduction="sum")
-    ce = ce_pixels / class_weights[target].sum()
-    probs = logits.softmax(dim=1).permute(0, 2, 3, 1).reshape(-1, logits.shape[1])
-    return ce, lovasz_softmax(probs, target.reshape(-1))
+def weighted_cross_entropy(logits: Tensor, target: Tensor, class_weights: Tensor) -> Tensor:
+    """torch's CrossEntropyLoss(weight) with mean reduction: sum_i w[y_i] nll_i / sum_i w[y_i];
+    logits (N, C, h, w), target (N, h, w) long; 0 for N = 0."""
+    if target.numel() == 0:
+        return logits.sum() * 0
+    return F.cross_entropy(logits, target, weight=class_weights)
 
 
 def resize_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
-    """(B, A, A) long -> (B, h, w) by nearest neighbour."""
+    """(B, A, A) long -> (B, h, w) by nearest neighbour (F.interpolate 'nearest', as official)."""
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels
     return F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
 
 
 def resize_dense(maps: Tensor, size: tuple[int, int]) -> Tensor:
-    """(B, C, A, A) -> (B, C, h, w): area average when shrinking, bilinear when enlarging."""
+    """(B, C, A, A) -> (B, C, h, w) bilinear, align_corners False (as official)."""
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
-    mode = "area" if maps.shape[-2] > size[0] else "bilinear"
-    return F.interpolate(maps, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
