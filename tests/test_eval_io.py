@@ -124,3 +124,25 @@ def test_save_npz_and_write_json_use_the_usual_mode(tmp_path):
         os.umask(umask)
     for name in ("a.npz", "a.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+
+
+def test_dirnet_eval_outputs_share_one_mode(tmp_path):
+    """`dirnet eval` writes predictions.npz, groundtruth_*.npz and pck.png through eval's writers
+    and the metrics files through dir_net's: all with the same (umask) mode."""
+    import os
+
+    from dir_net.engine.evaluation import write_outputs
+
+    rows = {"ids": np.arange(3), "joints": hands()}
+    gt = {**rows, "joint_valid": np.ones((3, 2, 21), bool), "hand_type": np.full(3, 2)}
+    evaluator = Evaluator(["mcp"], iv=False)
+    evaluator.update(rows, gt)
+    meta = {"run": "r", "checkpoint": "c.pt", "step": 1, "split": "test", "samples": 3}
+    umask = os.umask(0o022)
+    try:
+        files = write_outputs(tmp_path, rows, {"mano": gt}, evaluator.compute(), evaluator.pck_curves(),
+                              meta, {"mcp": ("mano", 3)})
+    finally:
+        os.umask(umask)
+    assert {"predictions.npz", "groundtruth_mano.npz", "pck.png", "metrics.json"} <= set(files)
+    assert {name: path.stat().st_mode & 0o777 for name, path in files.items()} == dict.fromkeys(files, 0o644)
