@@ -88,7 +88,13 @@ def average(total: np.ndarray, count: np.ndarray, averaging: Averaging) -> float
     per_joint:  mean over points (with a count) of total / count.
     per_sample: for each hand with a count, sum(total) / sum(count); then the mean over hands.
     pooled:     sum(total) / sum(count) over every hand and point (mmpose's keypoint_epe).
+    per_joint_pooled: for each point, sum over hands of total / of count; then the mean over
+                points with a count (STB / RHD official: right and left hands treated alike).
     """
+    if averaging == "per_joint_pooled":
+        point_total, point_count = total.sum(axis=0), count.sum(axis=0)
+        seen = point_count > 0
+        return float(np.mean(point_total[seen] / point_count[seen])) if seen.any() else None
     if averaging == "pooled":
         counted = count.sum()
         return float(total.sum() / counted) if counted > 0 else None

@@ -12,8 +12,8 @@ from typing import Literal
 
 from mano.joints import MIDDLE_MCP, NUM_JOINTS, WRIST  # wrist-first order: 0 and 9, 21 joints
 
-Averaging = Literal["per_joint", "per_sample", "pooled"]
-AVERAGINGS = ("per_joint", "per_sample", "pooled")
+Averaging = Literal["per_joint", "per_sample", "pooled", "per_joint_pooled"]
+AVERAGINGS = ("per_joint", "per_sample", "pooled", "per_joint_pooled")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,11 @@ class Protocol:
                wrist and middle MCP) is valid; otherwise every joint of every present hand counts.
     averaging: "per_joint": mean over samples for each of the 42 joints, then the mean over
                joints; "per_sample": mean over samples and joints for each hand, then the mean
-               over the two hands; "pooled": one mean over every counted (sample, hand, joint).
+               over the two hands; "pooled": one mean over every counted (sample, hand, joint);
+               "per_joint_pooled": mean over samples and both hands for each of the 21 joints,
+               then the mean over joints (STB / RHD official evaluation, eval/epe.py).
+    root_required: under masking a hand counts only when its root is valid; False: every valid
+               joint counts and the root is subtracted whatever its flag (STB / RHD official).
     subsets:   also report MPJPE on single-hand and interacting frames.
     """
 
@@ -37,6 +41,7 @@ class Protocol:
     averaging: Averaging
     subsets: bool = False
     reported_by: str = ""
+    root_required: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.root < NUM_JOINTS:
@@ -50,7 +55,7 @@ class Protocol:
     def required_joints(self) -> tuple[int, ...]:
         """Joints that must be valid for a hand to count under masking."""
         joints = {self.root, WRIST, MIDDLE_MCP} if self.scale else {self.root}
-        return tuple(sorted(joints))
+        return tuple(sorted(joints)) if self.root_required or self.scale else ()
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -63,6 +68,10 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             "mmpose", root=WRIST, scale=False, masking=True, averaging="pooled", subsets=True,
             reported_by="mmpose InterHand3D (keypoint_epe over all valid joints; InterNet model card)",
+        ),
+        Protocol(
+            "epe", root=WRIST, scale=False, masking=True, averaging="per_joint_pooled", root_required=False,
+            reported_by="InterNet paper Table 5 (STB, RHD; official STB/RHD evaluate), see eval/epe.py",
         ),
         Protocol(
             "wrist_scaled", root=WRIST, scale=True, masking=False, averaging="per_sample",
