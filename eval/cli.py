@@ -136,6 +136,10 @@ def _drop_unpredicted(pred: Arrays, gt: Arrays, gt_path: str) -> Arrays:
 def run_score(args: argparse.Namespace) -> int:
     pred, gt = load_pair(args.pred, args.gt, args.drop_invalid)
     names = list(PROTOCOLS) if args.protocol == "all" else [args.protocol]
+    if "moon" in names and Path(args.gt).name == "groundtruth_mano.npz":  # as `dirnet eval` names it
+        print(f"eval: warning: {args.gt}: protocol moon is defined on the annotated joints with joint_valid "
+              "(groundtruth_annot.npz, every frame); on these MANO-regressed joints of interacting frames its "
+              "numbers are not comparable with published moon results", file=sys.stderr)
     results = evaluate(pred, gt, names, iv=not args.no_iv,
                        pred_source=args.pred, gt_source=args.gt).compute()
     print(format_table(results))

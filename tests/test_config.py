@@ -84,8 +84,10 @@ def test_base_errors(tmp_path):
     with pytest.raises(ConfigError, match="_base_ cycle"):
         load_config(a)
     missing = write(tmp_path / "m.yaml", "_base_: nowhere.yaml\n")
-    with pytest.raises(ConfigError, match=r"nowhere\.yaml: config file not found"):
+    with pytest.raises(ConfigError) as err:  # names the file that refers to the missing base
         load_config(missing)
+    assert str(err.value).startswith(f"{missing.resolve()}: _base_ file 'nowhere.yaml' not found")
+    assert str(tmp_path.resolve() / "nowhere.yaml") in str(err.value) and "\n" not in str(err.value)
     bad_key_in_base = write(tmp_path / "c.yaml", "_base_: d.yaml\n")
     write(tmp_path / "d.yaml", "model:\n  nmae: dir\n")
     with pytest.raises(ConfigError, match=r"d\.yaml: unknown key 'model.nmae'"):

@@ -170,3 +170,21 @@ def test_data_synth_skips_the_same_dataset_and_refuses_another_without_force(tmp
     monkeypatch.undo()
     assert cli.main([*argv, "--seed", "1", "--force"]) == 0
     assert json.loads((out / synth.COMPLETE_MARKER).read_text())["arguments"]["seed"] == 1
+
+
+# -- 8. moon on the MANO ground truth is flagged -----------------------------------------------
+
+def test_moon_scored_on_the_mano_ground_truth_warns(tmp_path, capsys):
+    from test_engine_toys import template_hand
+
+    hands = np.stack([template_hand(), template_hand() + [0.2, 0.0, 0.0]]) * 1000.0  # (2, 21, 3) mm
+    rows = {"ids": np.arange(3), "joints": np.repeat(hands[None], 3, 0)}
+    np.savez(tmp_path / "predictions.npz", **rows)
+    for name, warned in (("groundtruth_mano.npz", True), ("groundtruth_annot.npz", False)):
+        np.savez(tmp_path / name, **rows)
+        for protocol, expected in (("moon", warned), ("all", warned), ("mcp_scaled", False)):
+            argv = ["eval", "score", "--pred", str(tmp_path / "predictions.npz"), "--gt", str(tmp_path / name),
+                    "--protocol", protocol]
+            assert cli.main(argv) == 0
+            err = capsys.readouterr().err
+            assert ("moon is defined on the annotated joints" in err) == expected, (name, protocol, err)

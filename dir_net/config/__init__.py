@@ -173,6 +173,11 @@ def _load_chain(path: Path, schema: dict, merged: dict, seen: tuple[Path, ...]) 
     data = _read_yaml(path)
     bases = data.pop("_base_", [])
     for base in [bases] if isinstance(bases, str) else bases:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: _base_ must be a file name or a list of them, got {base!r}")
+        if not (path.parent / base).is_file():
+            raise ConfigError(f"{path}: _base_ file '{base}' not found (looked for {path.parent / base}; "
+                              "_base_ paths are relative to the file that names them)")
         _load_chain(path.parent / base, schema, merged, seen + (path,))
     _merge(schema, merged, data, str(path))
 
