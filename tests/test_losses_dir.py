@@ -37,6 +37,8 @@ from dir_net.losses.terms import (
 )
 from dir_net.structures import Prediction, StageOutput
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: threads only contend on a loaded machine
+
 CAM_S = 5.0  # weak-perspective scale of the synthetic batches: uv = CAM_S * (x, y) metres
 WRISTS = ((-0.05, 0.0, 0.5), (0.05, 0.01, 0.52))  # right, left wrist positions, metres
 
