@@ -49,15 +49,24 @@ def _train(args: argparse.Namespace) -> int:
         print(f"{args.config}: config ok")
         return 0
 
+    import signal
+    import sys
+
     from dir_net.engine.distributed import shutdown_distributed
     from dir_net.engine.runtime import cpu_thread_limit
     from dir_net.engine.trainer import Trainer
 
+    resume_command = _resume_command(args)
     try:
         with cpu_thread_limit(cfg):
-            result = Trainer(cfg, resume=args.resume).fit()
+            result = Trainer(cfg, resume=args.resume, resume_command=resume_command).fit()
+    except KeyboardInterrupt:  # Ctrl-C before training started, or twice: no checkpoint now
+        print(f"dirnet: interrupted; to continue from the last checkpoint: {resume_command}", file=sys.stderr)
+        return 128 + signal.SIGINT
     finally:
         shutdown_distributed()
+    if result.stopped_by is not None:  # the trainer logged the step, checkpoint and resume command
+        return 128 + getattr(signal, result.stopped_by, signal.SIGTERM)
     if not result.is_main:
         return 0
     print(f"run directory: {result.run_dir}")
@@ -66,6 +75,16 @@ def _train(args: argparse.Namespace) -> int:
     if result.best_checkpoint is not None:
         print(f"best checkpoint: {result.best_checkpoint}")
     return 0
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command line that continues this run (torchrun runs go through scripts/train.sh)."""
+    import os
+    import shlex
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return shlex.join(["bash", "scripts/train.sh", args.config, *args.overrides, "--resume"])
+    return shlex.join(["dirnet", "train", "--config", args.config, *args.overrides, "--resume"])
 
 
 def _quickstart(args: argparse.Namespace) -> int:

@@ -10,6 +10,10 @@ A checkpoint is a dict saved with torch.save (loadable with `weights_only=True`)
   best          {"metric", "value", "step"} or None
   config        the resolved config (plain dict)
 Files are named `step_{step:08d}.pt` in `{run}/checkpoints/`; `best.pt` is a copy of the best one.
+
+Lineage: the step files of `checkpoints/` always belong to one line of training, so the highest
+step is the newest write. A resume from a checkpoint older than the newest one there starts a
+new line: the later files (and a best.pt written by them) move to `checkpoints/abandoned_*/`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import random
 import re
 import shutil
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,7 +32,7 @@ import torch
 from torch import nn
 
 from dir_net.errors import CheckpointError
-from dir_net.utils.io import atomic_path, torch_save
+from dir_net.utils.io import DiskFullError, atomic_path, torch_save
 
 FORMAT = "dir_net.checkpoint/1"
 BEST_NAME = "best.pt"
@@ -123,6 +128,14 @@ def check_resumable(path: str | Path, ckpt: Mapping[str, Any], model: nn.Module)
     check_model_state(path, model, ckpt["model"])
 
 
+def _saved_step(path: Path) -> int:
+    """The `step` recorded in a checkpoint (read memory-mapped); -1 when unreadable."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("step", -1))
+    except Exception:  # an unreadable best.pt belongs to no lineage; leave it where it is
+        return -1
+
+
 def _few(items: list[str], limit: int = 6) -> str:
     shown = ", ".join(items[:limit])
     return f"[{shown}{', ...' if len(items) > limit else ''}] ({len(items)})"
@@ -145,10 +158,47 @@ class CheckpointDir:
         return [p for _, p in sorted(found, reverse=True)]
 
     def save(self, payload: dict[str, Any], step: int) -> Path:
+        """Write `step_{step}.pt`; a full disk raises DiskFullError naming the directory and the
+        previous checkpoint (kept; the partial temporary file is removed)."""
         path = self.directory / f"step_{step:08d}.pt"
-        torch_save(path, payload)
+        try:
+            torch_save(path, payload)
+        except DiskFullError:
+            previous = self.step_files()
+            kept = (f"the previous checkpoint {previous[0].name} is intact" if previous
+                    else "no earlier checkpoint of this run exists")
+            raise DiskFullError(f"no space left on {self.directory} while saving {path.name}; {kept}; free "
+                                "space there (or lower train.keep_last) and resume with --resume") from None
         self._prune()
         return path
+
+    def remove_stale_temps(self) -> list[str]:
+        """Delete temporary files of saves that never finished (a kill during torch.save);
+        call only while holding the run lock. Returns their names."""
+        if not self.directory.is_dir():
+            return []
+        stale = sorted(p for pattern in (".step_*.tmp.pt", f".{Path(BEST_NAME).stem}.*.tmp.pt")
+                       for p in self.directory.glob(pattern))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return [p.name for p in stale]
+
+    def set_aside_after(self, step: int) -> tuple[Path, list[str]] | None:
+        """Move the step files above `step` (and a best.pt from one of them) into a new
+        `abandoned_*` folder: training goes on from `step` as a new lineage. Returns (folder,
+        names moved), or None when nothing is newer."""
+        later = [p for p in self.step_files() if int(_STEP_FILE.match(p.name).group(1)) > step]
+        if not later:
+            return None
+        best = self.directory / BEST_NAME
+        if best.is_file() and _saved_step(best) > step:
+            later.append(best)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        folder = self.directory / f"abandoned_after_step_{step:08d}_{stamp}"
+        folder.mkdir()
+        for path in later:
+            path.rename(folder / path.name)
+        return folder, sorted(p.name for p in later)
 
     def save_best(self, source: Path) -> Path:
         """Copy a saved step checkpoint to best.pt (atomically)."""

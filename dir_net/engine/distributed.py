@@ -108,6 +108,15 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
             dist.broadcast(buffer.data, src=0)
 
 
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every rank when `flag` is true on at least one (a collective when distributed)."""
+    if not info.distributed:
+        return flag
+    value = torch.tensor([float(flag)], device=info.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def mean_over_ranks(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """Average a tensor across processes (used for logged losses)."""
     if info.distributed:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -20,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dir_net.engine import distributed, groundtruth
 from dir_net.engine.distributed import DistInfo
-from dir_net.engine.runtime import autocast
+from dir_net.engine.runtime import autocast, worker_process_options
 from dir_net.errors import ConfigError
 from dir_net.structures import Prediction
 
@@ -145,18 +144,17 @@ class ShardSampler(Sampler[int]):
 def worker_options(num_workers: int, persistent: bool) -> dict[str, Any]:
     """DataLoader options for worker processes.
 
-    Workers start from a forkserver (a clean interpreter), never by forking the training process:
-    a fork after OpenCV's thread pool, OpenMP or an EGL context was used in the parent can hang
-    the child (seen with cv2.setNumThreads in a forked worker). Persistent workers pay the
-    start-up once per loader.
+    Workers are spawned (a clean interpreter), never forked from the training process: a fork
+    after OpenCV's thread pool, OpenMP or an EGL context was used in the parent can hang the child
+    (seen with cv2.setNumThreads in a forked worker). They are direct children that die with it
+    and log through it (`runtime.worker_process_options`). Persistent workers pay the start-up
+    once per loader.
     """
     if not num_workers:
         return {"num_workers": 0}
-    methods = multiprocessing.get_all_start_methods()
     return {
         "num_workers": num_workers,
-        "worker_init_fn": loader_worker_init,
-        "multiprocessing_context": "forkserver" if "forkserver" in methods else None,
+        **worker_process_options(loader_worker_init),
         "persistent_workers": persistent,
     }
 

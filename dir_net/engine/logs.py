@@ -42,6 +42,37 @@ def detach_file_log(handler: logging.Handler) -> None:
     handler.close()
 
 
+class SetupLog(logging.Handler):
+    """Keeps this process's INFO-and-up records from before train.log exists (dataset sizes, the
+    subset filters' drop counts, ...) so that `replay_into` can write them there."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        root = logging.getLogger()
+        self._previous_root_level = root.level
+        root.addHandler(self)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def detach(self) -> None:
+        """Stop collecting and restore the root level (idempotent)."""
+        root = logging.getLogger()
+        if self in root.handlers:
+            root.removeHandler(self)
+            root.setLevel(self._previous_root_level)
+
+    def replay_into(self, handler: logging.Handler) -> None:
+        self.detach()
+        for record in self.records:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+        self.records = []
+
+
 class TensorBoard:
     """SummaryWriter on rank 0; every method is a no-op elsewhere (or when disabled)."""
 

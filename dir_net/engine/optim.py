@@ -14,6 +14,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from dir_net.config import Config
+from dir_net.errors import ConfigError
 
 
 def build_optimizer(train_cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
@@ -25,6 +26,16 @@ def build_optimizer(train_cfg: Config, model: nn.Module) -> torch.optim.Optimize
     if opt.name == "adam":
         return torch.optim.Adam(params, lr=opt.lr, betas=betas, weight_decay=opt.weight_decay)
     raise ValueError(f"unknown optimizer {opt.name!r}")  # check_engine_config rejects it earlier
+
+
+def overflow_error(train_cfg: Config) -> ConfigError:
+    """The config error for an optimiser step whose scalars overflow float32 ("value cannot be
+    converted to type float without overflow"): the learning rate (or weight decay) is absurd."""
+    opt = train_cfg.optimizer
+    key, value = ("train.optimizer.weight_decay", opt.weight_decay) if opt.lr <= 1 < opt.weight_decay \
+        else ("train.optimizer.lr", opt.lr)
+    return ConfigError(f"key '{key}' is {value:g}: the optimiser step overflows float32; use a value "
+                       "in the usual range (lr ~1e-4..1e-2, weight_decay ~0..0.1)")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,13 @@ Run directory `{experiment.output_dir}/{experiment.name}/`:
   tb/                      TensorBoard events (train/*, val/*, images)
   checkpoints/step_*.pt    last `train.keep_last` checkpoints (each holds the resolved config)
   checkpoints/best.pt      copy of the best checkpoint by `train.best_metric`
+  checkpoints/abandoned_*/ later checkpoints set aside when a run resumed from an older one
   val_metrics.json         every validation: epoch, step, {protocol: {metric: value}}
+  .lock                    held by the run writing here (pid, host); a second writer is refused
+
+train.log ends every run with a "run ended: ..." line (finished, train.max_steps, a signal, a
+non-finite loss, a data error, a full disk, ...). SIGINT / SIGTERM stop at the next step
+boundary with a checkpoint and the command that resumes.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from dir_net.config import Config, save_config
 from dir_net.engine import checkpoint as ckpt_lib
 from dir_net.engine import distributed, groundtruth, inference, logs, optim, runtime
 from dir_net.engine.distributed import DistInfo, ResumableSampler, SeededDataset
-from dir_net.errors import CheckpointError, ConfigError, DirNetError
-from dir_net.utils.io import write_json
+from dir_net.errors import CheckpointError, ConfigError, DataError, DirNetError
+from dir_net.utils.io import DiskFullError, write_json
 
 ModelFactory = Callable[[Config], nn.Module]
 DatasetFactory = Callable[[Config, str, bool], Dataset]
@@ -65,6 +71,7 @@ class TrainResult:
     best_checkpoint: Path | None
     val_history: list[dict[str, Any]] = field(default_factory=list)
     is_main: bool = True
+    stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped the run
 
 
 def _default_model_factory(cfg: Config) -> nn.Module:
@@ -140,12 +147,30 @@ class Trainer:
     Data and model are built before the run directory is created, so a bad config, dataset or
     checkpoint leaves nothing behind. `resume`: None (fresh run; refuses a run directory that
     already holds checkpoints), "auto" (newest loadable checkpoint of the run directory, or a
-    fresh start if there is none) or a checkpoint path.
+    fresh start if there is none) or a checkpoint path. `resume_command` is the command line
+    printed when a signal stops the run.
     """
 
     def __init__(self, cfg: Config, resume: str | None = None,
                  model_factory: ModelFactory | None = None,
-                 dataset_factory: DatasetFactory | None = None) -> None:
+                 dataset_factory: DatasetFactory | None = None,
+                 resume_command: str | None = None) -> None:
+        self._setup_log = logs.SetupLog()  # records before train.log exists (drop counts, ...)
+        self._lock: runtime.RunLock | None = None
+        self._file_log = None
+        self.resume_command = resume_command or "dirnet train --config CONFIG [key=value ...] --resume"
+        try:
+            self._build(cfg, resume, model_factory, dataset_factory)
+        except BaseException:
+            self._setup_log.detach()
+            if self._file_log is not None:
+                logs.detach_file_log(self._file_log)
+            if self._lock is not None:
+                self._lock.release(remove_empty_dir=True)
+            raise
+
+    def _build(self, cfg: Config, resume: str | None, model_factory: ModelFactory | None,
+               dataset_factory: DatasetFactory | None) -> None:
         cfg = check_train_config(cfg)
         self.cfg = cfg
         self.tcfg = cfg.train
@@ -182,6 +207,9 @@ class Trainer:
         self.state = TrainState()
         self.val_history: list[dict[str, Any]] = []
         self.last_checkpoint: Path | None = None
+        self._saved_step = -1  # step of the last checkpoint this process wrote
+        self._signals: runtime.StopSignals | None = None
+        self.stopped_by: str | None = None
         self._step_lr = 0.0
         self._val_loader: DataLoader | None = None
         self._window: _LogWindow | None = None  # loss sums since the last log line
@@ -221,25 +249,48 @@ class Trainer:
         return wrapped
 
     def _prepare_run_dir(self):
+        self._setup_log.detach()
         if not self.info.is_main:
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.run_dir / "config.yaml")
         handler = logs.attach_file_log(self.run_dir / "train.log")
+        self._setup_log.replay_into(handler)
         log.info("run directory %s (%d process(es), device %s, precision %s)", self.run_dir,
                  self.info.world_size, self.info.device, self.precision)
         log.info("%d train samples, %d optimiser steps per epoch, %d epochs",
                  len(self.train_set), self.steps_per_epoch, self.tcfg.epochs)
-        if self.state.step:
+        stale = self.checkpoints.remove_stale_temps()
+        if stale:
+            log.info("removed %s in %s (left by a checkpoint save that was interrupted)", ", ".join(stale),
+                     self.checkpoints.directory)
+        if self.last_checkpoint is not None:
             log.info("resumed from %s at epoch %d, step %d", self.last_checkpoint,
                      self.state.epoch + 1, self.state.step)
+            self._start_lineage()
         return handler
+
+    def _start_lineage(self) -> None:
+        """After a resume from a checkpoint older than the run directory's newest one, move the
+        later ones aside so that pruning and a later `--resume` follow this run, not those."""
+        moved = self.checkpoints.set_aside_after(self.state.step)
+        if moved is not None:
+            folder, names = moved
+            log.warning("resumed from step %d, older than the newest checkpoint here: a new lineage starts; "
+                        "the later checkpoints (%s) moved to %s", self.state.step, ", ".join(names), folder)
 
     # --- checkpoints ----------------------------------------------------------------------------
 
     def _resume(self, resume: str | None) -> None:
-        """Rank 0 picks the checkpoint (or the error); every rank then loads that file."""
-        decision, ckpt = self._choose_checkpoint(resume) if self.info.is_main else (None, None)
+        """Rank 0 takes the run directory's lock and picks the checkpoint (or the error); every
+        rank then loads that file."""
+        decision, ckpt = None, None
+        if self.info.is_main:
+            try:
+                self._lock = runtime.RunLock.acquire(self.run_dir)
+                decision, ckpt = self._choose_checkpoint(resume)
+            except runtime.RunDirInUse as exc:
+                decision = {"error": str(exc)}
         decision = distributed.broadcast_object(decision, self.info)
         if isinstance(decision, dict):  # an error found on rank 0
             error = CheckpointError if decision.get("checkpoint") else DirNetError
@@ -333,35 +384,83 @@ class Trainer:
             "config": self.cfg.to_dict(),
         }
         self.last_checkpoint = self.checkpoints.save(payload, self.state.step)
+        self._saved_step = self.state.step
         log.info("saved %s", self.last_checkpoint)
         return self.last_checkpoint
 
     # --- training -------------------------------------------------------------------------------
 
     def fit(self) -> TrainResult:
-        """Train until `train.epochs` (or `train.max_steps`); returns where things were written."""
+        """Train until `train.epochs` (or `train.max_steps`, or SIGINT / SIGTERM); returns where
+        things were written. train.log's last line says why the run ended."""
+        ended, failed = "crashed", True
         try:
-            if self.state.epoch >= self.tcfg.epochs:
-                log.info("nothing to do: already trained for %d epochs", self.tcfg.epochs)
-            while self.state.epoch < self.tcfg.epochs:
-                if not self._train_epoch():
-                    break
-                self._end_epoch()
+            with runtime.StopSignals() as self._signals:
+                if self.state.epoch >= self.tcfg.epochs:
+                    log.info("nothing to do: already trained for %d epochs", self.tcfg.epochs)
+                while self.state.epoch < self.tcfg.epochs:
+                    if not self._train_epoch():
+                        break
+                    self._end_epoch()
+            ended, failed = self._end_summary(), False
+        except BaseException as exc:
+            ended = self._failure_summary(exc)
+            raise
         finally:
+            log.log(logging.WARNING if failed else logging.INFO, "run ended: %s", ended)
             self.close()
         best = self.checkpoints.directory / ckpt_lib.BEST_NAME
         return TrainResult(self.run_dir, self.state.step, self.state.epoch, self.last_checkpoint,
-                           best if best.is_file() else None, list(self.val_history), self.info.is_main)
+                           best if best.is_file() else None, list(self.val_history), self.info.is_main,
+                           self.stopped_by)
+
+    def _end_summary(self) -> str:
+        step = self.state.step
+        if self.stopped_by is not None:
+            return (f"stopped by {self.stopped_by} at step {step}; saved {self.last_checkpoint}; "
+                    f"resume with: {self.resume_command}")
+        if self.state.epoch < self.tcfg.epochs:
+            return f"reached train.max_steps at step {step} (epoch {self.state.epoch + 1})"
+        return f"finished at step {step} (epoch {self.state.epoch}/{self.tcfg.epochs})"
+
+    def _failure_summary(self, exc: BaseException) -> str:
+        """'run ended: ...' text for an exception that stopped training."""
+        step = self.state.step
+        kinds = ((NonFiniteLossError, "non-finite loss"), (DataError, "data error"), (DiskFullError, "disk full"),
+                 (ConfigError, "config error"), (DirNetError, "error"))
+        for kind, label in kinds:
+            if isinstance(exc, kind):
+                return f"{label} at step {step}: {exc}"
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return f"interrupted at once (a second signal) at step {step}, without saving"
+        return f"crashed at step {step}: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
-        """Flush logs and stop loader workers; the trainer cannot train afterwards."""
+        """Flush logs, stop loader workers and release the run directory; the trainer cannot
+        train afterwards (calling it again does nothing)."""
         self.loader = self._val_loader = None  # drops the persistent worker processes
         self.tb.close()
         if self._preview is not None:
             self._preview.close()
+            self._preview = None
         if self._file_log is not None:
             logs.detach_file_log(self._file_log)
             self._file_log = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _stop_requested(self) -> bool:
+        """True on every rank once any rank got SIGINT / SIGTERM (agreed, so all stop together)."""
+        received = self._signals is not None and self._signals.received is not None
+        return distributed.any_rank(received, self.info)
+
+    def _stop_on_signal(self) -> None:
+        """Checkpoint the step just finished (unless it was saved already) and note the signal."""
+        if self._saved_step != self.state.step:
+            self.save_checkpoint()
+        name = self._signals.name if self._signals is not None else None
+        self.stopped_by = name or "a signal on another rank"
 
     def _reached_max_steps(self) -> bool:
         return self.tcfg.max_steps is not None and self.state.step >= self.tcfg.max_steps
@@ -387,6 +486,9 @@ class Trainer:
                 output, batch, grad_norm = self._optimizer_step(batches, window)
                 bar.update(1)
                 self._after_step(window, output, batch, grad_norm, bar)
+                if self._stop_requested():
+                    self._stop_on_signal()
+                    return False
         finally:
             bar.close()
         return True
@@ -395,7 +497,7 @@ class Trainer:
         """Accumulate `grad_accum` micro-batches, then one optimiser and scheduler step."""
         accum = self.tcfg.grad_accum
         for micro in range(accum):
-            batch = inference.to_device(next(batches), self.info.device, self.tcfg.channels_last)
+            batch = inference.to_device(self._next_batch(batches), self.info.device, self.tcfg.channels_last)
             sync = micro == accum - 1
             no_sync = getattr(self.train_model, "no_sync", None)
             with (no_sync() if no_sync is not None and not sync else contextlib.nullcontext()):
@@ -409,13 +511,26 @@ class Trainer:
         if self.tcfg.clip_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tcfg.clip_grad_norm))
-        self.scaler.step(self.optimizer)
+        try:
+            self.scaler.step(self.optimizer)
+        except RuntimeError as exc:
+            if "cannot be converted to type" not in str(exc):
+                raise
+            raise optim.overflow_error(self.tcfg) from None
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self._step_lr = self.optimizer.param_groups[0]["lr"]  # the LR this step used
         self.scheduler.step()
         self.state.step += 1
         return output, batch, grad_norm
+
+    @staticmethod
+    def _next_batch(batches) -> dict:
+        """The next batch; a DirNetError from a loader worker keeps its one-line message."""
+        try:
+            return next(batches)
+        except DirNetError as exc:
+            raise runtime.unwrap_worker_error(exc) from None
 
     def _after_step(self, window: "_LogWindow", output: Any, batch: dict, grad_norm: float | None, bar) -> None:
         step = self.state.step
@@ -496,11 +611,15 @@ class Trainer:
         families = list(evaluator.groups)
         keypoints2d = groundtruth.HAND2D in families
         faces = inference.model_faces(self.model) if self.cfg.evaluation.iv and not keypoints2d else None
-        for pred_rows, gt_rows in inference.iterate_rows(self.model, loader, self.info, families, self.precision,
-                                                         self.tcfg.channels_last):
-            if faces is not None:
-                pred_rows["faces"] = faces.cpu().numpy()
-            evaluator.update(pred_rows, gt_rows, "validation predictions", f"{self.tcfg.val_split} split")
+        rows = inference.iterate_rows(self.model, loader, self.info, families, self.precision,
+                                      self.tcfg.channels_last)
+        try:
+            for pred_rows, gt_rows in rows:
+                if faces is not None:
+                    pred_rows["faces"] = faces.cpu().numpy()
+                evaluator.update(pred_rows, gt_rows, "validation predictions", f"{self.tcfg.val_split} split")
+        except DirNetError as exc:
+            raise runtime.unwrap_worker_error(exc) from None
         results = evaluator.compute() if self.info.is_main else None
         return distributed.broadcast_object(results, self.info)
 

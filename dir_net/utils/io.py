@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -10,14 +11,20 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from dir_net.errors import DirNetError
+
+
+class DiskFullError(DirNetError):
+    """A write failed for lack of space; the destination file was left as it was."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` atomically.
 
-    On error the temporary file is removed and any existing file at `path` is untouched.
-    The temporary name keeps the destination's suffix so that writers which append one
-    (numpy, torch) are not confused.
+    On error the temporary file is removed and any existing file at `path` is untouched; a full
+    disk raises DiskFullError naming the directory. The temporary name keeps the destination's
+    suffix so that writers which append one (numpy, torch) are not confused.
     """
     dst = Path(path)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +37,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, dst)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"no space left on {dst.parent} (writing {dst.name}); free space there "
+                                "and run again") from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -63,8 +75,12 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
-    """torch.save written atomically (temporary file + rename)."""
+    """torch.save written atomically (temporary file + rename).
+
+    torch writes through a Python file object, so a full disk is an OSError (ENOSPC) rather than
+    torch's own writer error ("unexpected pos ...").
+    """
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
