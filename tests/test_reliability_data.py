@@ -16,7 +16,7 @@ from dir_net.config import load_config
 from dir_net.data import build_dataset
 from dir_net.data.index import QUALITY_OK, QUALITY_UNREADABLE, aux_dir_for, open_index
 from dir_net.data.layout import locate_split
-from dir_net.data.quality import image_status
+from dir_net.data.quality import image_status, prepare
 from dir_net.data.reader import BadImage, aux_path, load_image
 from dir_net.data.synth import generate
 from dir_net.errors import DataError
@@ -33,10 +33,7 @@ def dataset(tmp_path: Path) -> Path:
 
 
 def _prepare(root: Path, *overrides: str) -> dict:
-    files = locate_split(root, "test")
-    from dir_net.data.quality import prepare
-
-    return prepare(load_config(None, list(overrides)), files)
+    return prepare(load_config(None, list(overrides)), locate_split(root, "test"))
 
 
 def _aux_maps(root: Path) -> dict[str, bytes]:
@@ -107,12 +104,12 @@ def test_interacting_frame_with_one_fit_gets_no_map(dataset: Path, missing) -> N
     index = open_index(files)
     rows = [i for i in range(len(index)) if index.mano(i)["present"].sum() == 1]
     assert len(rows) == 1 and int(index.col("hand_type")[rows[0]]) == 2
-    one_fit = [int(index.col("ann_id")[rows[0]])]
-    assert not aux_path(aux_dir_for(index.dir), one_fit[0]).exists()
+    one_fit = int(index.col("ann_id")[rows[0]])
+    assert not aux_path(aux_dir_for(index.dir), one_fit).exists()
     ds = build_dataset(load_config(None, [f"data.root={dataset}", "data.image_size=64", "data.aux_size=8"]),
                        "test", False)
     valid = {int(ds[i]["id"]): float(ds[i]["aux_valid"]) for i in range(len(ds))}
-    assert valid[one_fit[0]] == 0.0 and sorted(valid.values()) == [0.0, 1.0]
+    assert valid[one_fit] == 0.0 and sorted(valid.values()) == [0.0, 1.0]
 
 
 def test_forced_prepare_removes_an_old_one_hand_map(dataset: Path) -> None:
@@ -125,11 +122,10 @@ def test_forced_prepare_removes_an_old_one_hand_map(dataset: Path) -> None:
     files.mano.write_text(json.dumps(fits))
     index = open_index(files)  # rebuilt: the annotations changed, the old maps are dropped
     aux = aux_dir_for(index.dir)
-    ann_id = next(int(index.col("ann_id")[i]) for i in range(len(index)) if index.mano(i)["present"].sum() == 1)
-    stale = aux_path(aux, ann_id)
-    from dir_net.data.quality import prepare
-
-    prepare(load_config(None, []), files)
+    one_fit = [int(index.col("ann_id")[i]) for i in range(len(index)) if index.mano(i)["present"].sum() == 1]
+    assert len(one_fit) == 1
+    stale = aux_path(aux, one_fit[0])
+    _prepare(dataset)
     shutil.copy(next(p for p in aux.rglob("*.png") if p != stale), stale)  # as an old version drew it
     counts = prepare(load_config(None, []), files, force=True)["aux_maps"]
     assert counts.get("interacting frame with one MANO fit") == 1 and not stale.exists()
@@ -138,19 +134,19 @@ def test_forced_prepare_removes_an_old_one_hand_map(dataset: Path) -> None:
 # -- item 6: truncated JPEGs ---------------------------------------------------------------------------
 
 
-def _truncated_copy(dataset: Path) -> tuple[Path, Path]:
-    index = open_index(locate_split(dataset, "test"))
-    path = index.image_path(0)
+def _truncate_first_image(dataset: Path) -> Path:
+    """Cut the first image to 60 % of its bytes (as an interrupted copy would) and return its path."""
+    path = open_index(locate_split(dataset, "test")).image_path(0)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * 0.6)])
-    return path, index.dir
+    return path
 
 
 def test_verify_counts_truncated_jpeg_as_unreadable(dataset: Path, capsys) -> None:
     index = open_index(locate_split(dataset, "test"))
     good = index.image_path(1)
     assert image_status(str(good))[0] == QUALITY_OK
-    path, _ = _truncated_copy(dataset)
+    path = _truncate_first_image(dataset)
     assert image_status(str(path))[0] == QUALITY_UNREADABLE
     assert dirnet(["data", "verify", str(dataset), "--split", "test"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -165,7 +161,7 @@ def test_jpeg_with_trailing_bytes_after_the_end_marker_is_fine(dataset: Path) ->
 
 
 def test_training_skips_truncated_jpeg_with_its_name(dataset: Path, caplog) -> None:
-    path, _ = _truncated_copy(dataset)
+    path = _truncate_first_image(dataset)
     with pytest.raises(BadImage, match="truncated"):
         load_image(path)
     ds = build_dataset(load_config(None, [f"data.root={dataset}", "data.image_size=64", "data.aux_size=8",
