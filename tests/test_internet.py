@@ -209,11 +209,17 @@ def test_rootnet_depths_place_the_hands(tmp_path: Path) -> None:
     pred = model.predict(perfect_output(model, batch, right_present=True), batch)
     assert pred.absolute
     wrist_z = pred.joints[:, :, 0, 2]
-    np.testing.assert_allclose(wrist_z[:, 0], [0.8, 0.9], atol=0.004)  # RootNet right depth
-    np.testing.assert_allclose(wrist_z[:, 1], torch.tensor([0.8, 0.9]) + rel, atol=0.004)  # right + relative
-    np.testing.assert_allclose(pred.offset, pred.joints[:, 1, 0] - pred.joints[:, 0, 0])
+    # each hand at its own RootNet depth (official code and mmpose), whatever the handedness
+    np.testing.assert_allclose(wrist_z, [[0.8, 0.5], [0.9, 0.95]], atol=0.004)
     alone = model.predict(perfect_output(model, batch, right_present=False), batch)
-    np.testing.assert_allclose(alone.joints[:, 1, 0, 2], [0.5, 0.95], atol=0.004)  # left's own depth
+    torch.testing.assert_close(alone.joints, pred.joints)
+    # the relative root depth places the left wrist only in the MRRPE vector: Z_left = Z_right + rel
+    right_z = torch.tensor([0.8, 0.9])
+    np.testing.assert_allclose(pred.offset[:, 2], rel, atol=0.004)
+    decoded = model.decode_heatmaps(perfect_output(model, batch, True).heatmaps)[:, :, 0]  # (B, 2, 3) wrists
+    wrists = back_project(decoded[..., :2], decoded[..., 2] + torch.stack([right_z, right_z + rel], 1), batch["K_crop"])
+    np.testing.assert_allclose(pred.offset, wrists[:, 1] - wrists[:, 0], atol=1e-5)
+    assert (pred.offset - (pred.joints[:, 1, 0] - pred.joints[:, 0, 0])).abs().max() > 0.1
 
     missing = dict(batch, id=torch.tensor([0, 5]))
     with pytest.raises(DirNetError, match="rootnet.json.*5"):

@@ -4,3 +4,263 @@ its fixture, converted with the CLI's code path and run; outputs must match `out
 # --- dir_official --------------------------------------------------------------------------
 
 # --- internet_official, internet_mmpose, sb2d_mmpose ---------------------------------------
+# Each fixture: regenerate the public checkpoint, convert it through the CLI's code path, read the
+# config back from the converted file (what `dirnet eval` does without flags), run the project's
+# own pipeline on the raw images + boxes + cameras and compare with the reference's outputs.npz.
+
+import numpy as np
+import pytest
+import torch
+
+from dir_net.convert import convert_file, write_converted
+from dir_net.data.camera import Camera
+from dir_net.data.reader import Record
+from dir_net.engine.checkpoint import load_model_weights
+from dir_net.engine.evaluation import config_from_checkpoint
+from dir_net.models import build_model
+from dir_net.models.heatmap import apply_affine, depth_to_bins
+from eval import Evaluator
+from mano.joints import INTERHAND_TO_WRIST_FIRST, WRIST_FIRST_TO_INTERHAND
+from reference_fixtures import fixture_dir, make_state_dict
+
+HAND_CODES = {"right": 0, "left": 1, "interacting": 2}
+CROP_LSB = 0.02  # one grey level after the ImageNet normalisation (mmpose's uint8 warp)
+
+
+def _converted(tmp_path_factory, folder: str, source: str):
+    """(fixture folder, config read back from the converted checkpoint, model with its weights)."""
+    fixture = fixture_dir(folder)
+    tmp = tmp_path_factory.mktemp(folder)
+    src = make_state_dict(fixture.parent / "make_state_dict.py", tmp / "public.pth", "--keys", str(fixture / "keys.tsv"))
+    dst = write_converted(convert_file(source, src), tmp / "converted.pt", source, src)
+    cfg = config_from_checkpoint(dst, [])
+    model = build_model(cfg)
+    load_model_weights(dst, model)
+    return fixture, cfg, model.eval()
+
+
+def _to_wrist_first(x: np.ndarray) -> np.ndarray:
+    """(..., 42, k) InterHand order, right then left -> (..., 2, 21, k) wrist-first."""
+    x = np.asarray(x)
+    return x.reshape(x.shape[:-2] + (2, 21, x.shape[-1]))[..., INTERHAND_TO_WRIST_FIRST, :]
+
+
+def _to_interhand(x: np.ndarray) -> np.ndarray:
+    """(..., 2, 21, k) wrist-first -> (..., 42, k) InterHand order."""
+    x = np.asarray(x)[..., WRIST_FIRST_TO_INTERHAND, :]
+    return x.reshape(x.shape[:-3] + (42, x.shape[-1]))
+
+
+def _record(inputs, b: int) -> Record:
+    """Frame b of a fixture's inputs.npz as the project's reader would give it (camera frame = world)."""
+    joint_valid = _to_wrist_first(inputs["joint_valid"][b][:, None])[..., 0]
+    return Record(
+        ann_id=int(inputs["ann_id"][b]),
+        image=np.ascontiguousarray(inputs[f"image_{b}"][..., ::-1]),  # RGB -> the reader's BGR
+        camera=Camera(np.eye(3), np.zeros(3), inputs["focal"][b], inputs["princpt"][b]),
+        joints_cam=_to_wrist_first(inputs["joints_cam_gt"][b]).astype(np.float64) / 1000.0,
+        joint_valid=joint_valid.astype(np.float32),
+        hand_type=HAND_CODES[str(inputs["hand_type"][b])],
+        hand_type_valid=float(inputs["hand_type_valid"][b]),
+        bbox=inputs["bbox_xywh"][b],
+        mano=None,
+        aux=None,
+    )
+
+
+def _assert_crop(got: np.ndarray, want: np.ndarray, lsb_allowed: bool) -> None:
+    """Crop within 1e-3; with mmpose's uint8 warp < 0.01 % of values may be one grey level off."""
+    diff = np.abs(got - want)
+    off = diff > 1e-3
+    if lsb_allowed:
+        assert off.mean() < 1e-4 and diff.max() <= CROP_LSB, (off.sum(), diff.max())
+    else:
+        assert not off.any(), diff.max()
+
+
+def _internet_run(tmp_path_factory, folder: str, source: str) -> dict:
+    from dir_net.data.pipelines import build_pipeline
+
+    fixture, cfg, model = _converted(tmp_path_factory, folder, source)
+    inputs = np.load(fixture / "inputs.npz")
+    pipeline = build_pipeline(cfg, train=False)
+    samples = [pipeline(_record(inputs, b), np.random.default_rng(0)) for b in range(4)]
+    batch = torch.utils.data.default_collate(samples)
+    ref = np.load(fixture / "outputs.npz")
+    with torch.no_grad():
+        output = model(batch["image"])  # end to end, from the project's own crop
+        pred = model.predict(output, batch)
+        ref_crop = torch.as_tensor(ref["crop"])  # the network alone, from the reference's crop
+        network = model(ref_crop)
+        c4_gap = model.backbone(ref_crop)["c4"].mean((2, 3))
+    return {"ref": ref, "inputs": inputs, "cfg": cfg, "model": model, "batch": batch, "output": output,
+            "network": network, "c4_gap": c4_gap, "pred": pred}
+
+
+@pytest.fixture(scope="module")
+def internet_official_run(tmp_path_factory):
+    return _internet_run(tmp_path_factory, "internet_official", "internet-official")
+
+
+@pytest.fixture(scope="module")
+def internet_mmpose_run(tmp_path_factory):
+    return _internet_run(tmp_path_factory, "internet_mmpose", "internet-mmpose")
+
+
+def _check_internet(run: dict, lsb_allowed: bool) -> None:
+    ref, model, batch, output, pred = run["ref"], run["model"], run["batch"], run["output"], run["pred"]
+    # pre-processing: the project's crop of the raw image + box is the reference's network input
+    _assert_crop(batch["image"].numpy(), ref["crop"], lsb_allowed)
+    # network, from the reference crop (so that crop rounding cannot leak into it)
+    network = run["network"]
+    np.testing.assert_allclose(run["c4_gap"].numpy(), ref["c4_gap"], atol=1e-4)
+    np.testing.assert_allclose(network.root_logits.numpy(), ref["root_logits"], atol=1e-4)
+    np.testing.assert_allclose(network.hand_logits.numpy(), ref["hand_logits"], atol=1e-4)
+    bins = depth_to_bins(network.rel_root_depth, model.root_depth_range, model.root_bins)
+    np.testing.assert_allclose(bins.numpy(), ref["rel_root_bins"], atol=1e-4)
+    peak = network.heatmaps.flatten(-3).max(-1).values  # (B, 2, 21)
+    np.testing.assert_allclose(_to_interhand(peak[..., None].numpy())[..., 0], ref["hm_max"], atol=1e-4)
+    # end to end from the project's crop: cells exact, then decoding (crop px, image px, depth)
+    np.testing.assert_allclose(pred.hand_prob.numpy(), ref["hand_prob"], atol=1e-5)
+    cells = model.heatmap_cells(output.heatmaps)[..., [2, 1, 0]]  # (B, 2, 21, 3) x, y, z
+    np.testing.assert_array_equal(_to_interhand(cells.numpy()), ref["hm_argmax_xyz"])
+    joints_25d = model.decode_heatmaps(output.heatmaps)
+    np.testing.assert_allclose(_to_interhand(joints_25d[..., :2].numpy()), ref["joints_crop_px"], atol=1e-3)
+    image_px = apply_affine(joints_25d[..., :2], batch["crop_to_image"])
+    np.testing.assert_allclose(_to_interhand(image_px.numpy()), ref["joints_img_px"], atol=1e-3)
+    np.testing.assert_allclose(_to_interhand(joints_25d[..., 2:].numpy() * 1000)[..., 0],
+                               ref["joints_rel_depth_mm"], atol=1e-3)
+    # camera mm with each hand at its own GT root depth (hands whose wrist is annotated; the
+    # reference also back-projects the dummy absent hands, whose depth the project does not use)
+    hand_ok = np.repeat(batch["joint_valid"][:, :, 0].numpy() > 0, 21, axis=1)  # (B, 42) right, left
+    joints_mm = _to_interhand(pred.joints.numpy() * 1000)
+    assert pred.absolute
+    np.testing.assert_allclose(joints_mm[hand_ok], ref["joints_cam_mm"][hand_ok], atol=1e-3)
+    rootrel = _to_interhand((pred.joints - pred.joints[:, :, :1]).numpy() * 1000)
+    np.testing.assert_allclose(rootrel[hand_ok], ref["joints_cam_rootrel_mm"][hand_ok], atol=1e-3)
+    # MRRPE: the left wrist at Z_right + predicted relative depth
+    used = ref["mrrpe_used"]
+    assert used.any()
+    np.testing.assert_allclose(pred.offset.numpy()[used] * 1000, ref["mrrpe_rel_root_vec_mm"][used], atol=1e-3)
+    np.testing.assert_array_equal(pred.hand_prob.numpy() > 0.5, ref.get("handedness_pred", ref.get("hand_type_pred")))
+
+
+def _score(run: dict, protocol: str) -> dict:
+    from dir_net.engine.groundtruth import annot_rows
+    from dir_net.engine.inference import prediction_rows
+
+    evaluator = Evaluator([protocol], iv=False)
+    evaluator.update(prediction_rows(run["pred"], run["batch"]["id"]), annot_rows(run["batch"]))
+    return evaluator.compute()[protocol]
+
+
+def test_internet_official_fixture_end_to_end(internet_official_run) -> None:
+    assert internet_official_run["cfg"].evaluation.protocols == ["moon"]
+    _check_internet(internet_official_run, lsb_allowed=False)
+
+
+def test_internet_official_fixture_moon_protocol_is_the_per_joint_mean(internet_official_run) -> None:
+    """The official evaluate(): per-joint means of the valid errors, then their mean (wrist, error 0, included)."""
+    ref = internet_official_run["ref"]
+    err, valid = ref["joint_error_mm"].astype(np.float64), ref["eval_joint_valid"] > 0
+    per_joint = [err[valid[:, j], j].mean() for j in range(42) if valid[:, j].any()]
+    used = ref["mrrpe_used"]
+    gt = internet_official_run["inputs"]["joints_cam_gt"]
+    gt_vec = gt[:, 41] - gt[:, 20]
+    scores = _score(internet_official_run, "moon")
+    assert scores["mpjpe"] == pytest.approx(np.mean(per_joint), abs=1e-3)
+    assert scores["mrrpe"] == pytest.approx(
+        np.linalg.norm(ref["mrrpe_rel_root_vec_mm"][used] - gt_vec[used], axis=-1).mean(), abs=1e-3)
+
+
+def test_internet_mmpose_fixture_end_to_end(internet_mmpose_run) -> None:
+    assert internet_mmpose_run["cfg"].evaluation.protocols == ["mmpose"]
+    _check_internet(internet_mmpose_run, lsb_allowed=True)
+
+
+def test_internet_mmpose_fixture_metrics_under_the_mmpose_protocol(internet_mmpose_run) -> None:
+    """mmpose's evaluate() on these 4 frames: MRRPE, MPJPE all / single / interacting (pooled joints)."""
+    ref = internet_mmpose_run["ref"]
+    want = dict(zip(ref["metrics_names"].tolist(), ref["metrics_values"].tolist()))
+    scores = _score(internet_mmpose_run, "mmpose")
+    assert scores["mrrpe"] == pytest.approx(want["MRRPE"], abs=1e-3)
+    assert scores["mpjpe_all"] == pytest.approx(want["MPJPE_all"], abs=1e-3)
+    assert scores["mpjpe_single"] == pytest.approx(want["MPJPE_single"], abs=1e-3)
+    assert scores["mpjpe_interacting"] == pytest.approx(want["MPJPE_interacting"], abs=1e-3)
+    assert scores["handedness_acc"] == pytest.approx(want["Handedness_acc"])
+    # the per-joint (moon) mean of the same errors differs: the protocols are not interchangeable
+    assert abs(_score(internet_mmpose_run, "moon")["mpjpe"] - want["MPJPE_all"]) > 0.1
+
+
+def test_internet_mmpose_fixture_decode_cases(internet_mmpose_run) -> None:
+    """Synthetic maps: non-positive maxima -> cell -1 (-206.25 mm), ties -> first in (z, y, x) order."""
+    ref, model = internet_mmpose_run["ref"], internet_mmpose_run["model"]
+    n = len(ref["decode_case_fill"])
+    maps = torch.empty(n, 64, 64, 64)
+    for i in range(n):
+        maps[i] = float(ref["decode_case_fill"][i])
+        for x, y, z, v in ref["decode_case_peaks_xyzv"][i]:
+            if not np.isnan(x):
+                maps[i, int(z), int(y), int(x)] = float(v)
+    decoded = model.decode_heatmaps(maps)  # crop px = image px for these cases (centre 128, side 256)
+    np.testing.assert_allclose(decoded[:, :2].numpy(), ref["decode_case_preds"][:, 0, :2], atol=1e-6)
+    np.testing.assert_allclose(decoded[:, 2].numpy() * 1000, ref["decode_case_preds"][:, 0, 2], atol=1e-3)
+
+
+# --- sb2d_mmpose
+
+
+@pytest.fixture(scope="module")
+def sb2d_mmpose_run(tmp_path_factory):
+    from dir_net.data.pipeline_hand2d import Hand2DPipeline
+
+    fixture, cfg, model = _converted(tmp_path_factory, "sb2d_mmpose", "sb2d-mmpose")
+    inputs = np.load(fixture / "inputs.npz")
+    pipeline = Hand2DPipeline(cfg, train=False)
+    records = [_record(inputs, b) for b in range(4)]
+    samples = [pipeline.sample(records[b], int(h), np.random.default_rng(0))
+               for b, h in zip(inputs["sample_image"], inputs["sample_hand"])]
+    batch = torch.utils.data.default_collate(samples)
+    ref = np.load(fixture / "outputs.npz")
+    with torch.no_grad():
+        flip = model(batch["image"])  # end to end, from the project's own crop
+        network = model(torch.as_tensor(ref["crop"]))  # the network alone, from the reference crop
+        model.flip_test = False
+        single = model(batch["image"])
+        model.flip_test = True
+    return {"ref": ref, "inputs": inputs, "cfg": cfg, "model": model, "batch": batch, "flip": flip,
+            "single": single, "network": network}
+
+
+def _to_interhand_hand(x: np.ndarray) -> np.ndarray:
+    """(..., 21, k) wrist-first -> InterHand order of one hand."""
+    return np.asarray(x)[..., WRIST_FIRST_TO_INTERHAND, :]
+
+
+def test_sb2d_mmpose_fixture_end_to_end(sb2d_mmpose_run) -> None:
+    run = sb2d_mmpose_run
+    ref, model, batch = run["ref"], run["model"], run["batch"]
+    assert run["cfg"].evaluation.protocols == ["interhand2d"]
+    _assert_crop(batch["image"].numpy(), ref["crop"], lsb_allowed=True)
+    maps = run["network"].heatmaps[:, WRIST_FIRST_TO_INTERHAND].numpy()  # flip test with mmpose's shift
+    np.testing.assert_allclose(maps, ref["heatmap_flipavg"], atol=1e-4)
+    for mode in ("flip", "single"):
+        output = run[mode]
+        cells = model.keypoint_cells(output).numpy()
+        np.testing.assert_array_equal(_to_interhand_hand(cells), ref[f"keypoints_cell_{mode}"])
+        crop_px = model.keypoints(output)
+        np.testing.assert_allclose(_to_interhand_hand(crop_px.numpy()), ref[f"keypoints_crop_px_{mode}"], atol=1e-3)
+        image_px = apply_affine(crop_px, batch["crop_to_image"]).numpy()
+        np.testing.assert_allclose(_to_interhand_hand(image_px), ref[f"keypoints_img_px_{mode}"], atol=1e-3)
+    # the flip test moves keypoints on these random weights: a missing shift would show
+    assert not np.array_equal(ref["keypoints_cell_flip"], ref["keypoints_cell_single"])
+
+
+def test_sb2d_mmpose_fixture_decode_cases(sb2d_mmpose_run) -> None:
+    """Synthetic maps: interior offsets, every border, non-positive maxima -> -1, ties."""
+    from dir_net.models.simple_baseline import SimpleBaseline2DOutput
+
+    ref, model = sb2d_mmpose_run["ref"], sb2d_mmpose_run["model"]
+    maps = torch.as_tensor(ref["decode_case_heatmaps"])  # (12, 1, 64, 64): crop px = image px here
+    crop_px = model.keypoints(SimpleBaseline2DOutput(maps))
+    np.testing.assert_allclose(crop_px.numpy(), ref["decode_case_preds"], atol=1e-6)
