@@ -353,3 +353,33 @@ def test_internet_config_trains_two_steps(dataset: str, request: pytest.FixtureR
     result = Trainer(cfg).fit()
     assert result.step == 2
     assert (tmp_path / f"internet_r50_{dataset}" / "checkpoints" / "step_00000002.pt").is_file()
+
+
+# -- official STB / RHD InterNet checkpoints ---------------------------------------------------------------
+def test_official_stb_rhd_style_snapshot_converts(tmp_path: Path) -> None:
+    """An official-release-style snapshot ({'network': module.* keys}; the LEFT hand in head 1) converts
+    with --option dataset=stb|rhd into exactly the project's InterNet keys, head 1 -> the left hand."""
+    import torch
+
+    from dir_net.convert import convert_file
+    from dir_net.convert.internet_official import RENAMES
+    from dir_net.models import build_model
+
+    cfg = load_config(REPO / "configs" / "internet_r50_stb.yaml", [])
+    with torch.device("meta"):
+        project_keys = set(build_model(cfg).state_dict())
+    state = {k: torch.full(v.shape, float(i % 7), dtype=v.dtype) for i, (k, v) in
+             enumerate(build_model(cfg).state_dict().items())}
+    back = [(new.format(slot=2 - head), old.format(h=head)) for old, new in RENAMES if "{h}" in old
+            for head in (1, 2)] + [(new, old) for old, new in RENAMES if "{h}" not in old]
+    source = {}
+    for key, tensor in state.items():
+        new, old = next((n, o) for n, o in back if key.startswith(n))
+        source["module." + old + key[len(new):]] = tensor
+    source["module.pose_net.joint_deconv_1.0.weight"] = torch.full_like(state["heads.1.deconv.0.weight"], 3.5)
+    path = tmp_path / "snapshot_49.pth.tar"
+    torch.save({"epoch": 49, "network": source, "optimizer": {}}, path)
+    for dataset in ("stb", "rhd"):
+        converted = convert_file("internet-official", path, {"dataset": dataset})
+        assert set(converted.model_state) == project_keys
+        assert (converted.model_state["heads.1.deconv.0.weight"] == 3.5).all()  # source head 1 = left hand
