@@ -8,6 +8,8 @@ its fixture, converted with the CLI's code path and run; outputs must match `out
 # config back from the converted file (what `dirnet eval` does without flags), run the project's
 # own pipeline on the raw images + boxes + cameras and compare with the reference's outputs.npz.
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +30,7 @@ CROP_LSB = 0.02  # one grey level after the ImageNet normalisation (mmpose's uin
 
 
 def _converted(tmp_path_factory, folder: str, source: str):
-    """(fixture folder, config read back from the converted checkpoint, model with its weights)."""
+    """(fixture folder, config read back from the converted checkpoint, model with its weights, public file)."""
     fixture = fixture_dir(folder)
     tmp = tmp_path_factory.mktemp(folder)
     src = make_state_dict(fixture.parent / "make_state_dict.py", tmp / "public.pth", "--keys", str(fixture / "keys.tsv"))
@@ -36,7 +38,7 @@ def _converted(tmp_path_factory, folder: str, source: str):
     cfg = config_from_checkpoint(dst, [])
     model = build_model(cfg)
     load_model_weights(dst, model)
-    return fixture, cfg, model.eval()
+    return fixture, cfg, model.eval(), src
 
 
 def _to_wrist_first(x: np.ndarray) -> np.ndarray:
@@ -81,7 +83,7 @@ def _assert_crop(got: np.ndarray, want: np.ndarray, lsb_allowed: bool) -> None:
 def _internet_run(tmp_path_factory, folder: str, source: str) -> dict:
     from dir_net.data.pipelines import build_pipeline
 
-    fixture, cfg, model = _converted(tmp_path_factory, folder, source)
+    fixture, cfg, model, src = _converted(tmp_path_factory, folder, source)
     inputs = np.load(fixture / "inputs.npz")
     pipeline = build_pipeline(cfg, train=False)
     samples = [pipeline(_record(inputs, b), np.random.default_rng(0)) for b in range(4)]
@@ -94,7 +96,7 @@ def _internet_run(tmp_path_factory, folder: str, source: str) -> dict:
         network = model(ref_crop)
         c4_gap = model.backbone(ref_crop)["c4"].mean((2, 3))
     return {"ref": ref, "inputs": inputs, "cfg": cfg, "model": model, "batch": batch, "output": output,
-            "network": network, "c4_gap": c4_gap, "pred": pred}
+            "network": network, "c4_gap": c4_gap, "pred": pred, "src": src}
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +216,7 @@ def test_internet_mmpose_fixture_decode_cases(internet_mmpose_run) -> None:
 def sb2d_mmpose_run(tmp_path_factory):
     from dir_net.data.pipeline_hand2d import Hand2DPipeline
 
-    fixture, cfg, model = _converted(tmp_path_factory, "sb2d_mmpose", "sb2d-mmpose")
+    fixture, cfg, model, _ = _converted(tmp_path_factory, "sb2d_mmpose", "sb2d-mmpose")
     inputs = np.load(fixture / "inputs.npz")
     pipeline = Hand2DPipeline(cfg, train=False)
     records = [_record(inputs, b) for b in range(4)]
@@ -264,3 +266,87 @@ def test_sb2d_mmpose_fixture_decode_cases(sb2d_mmpose_run) -> None:
     maps = torch.as_tensor(ref["decode_case_heatmaps"])  # (12, 1, 64, 64): crop px = image px here
     crop_px = model.keypoints(SimpleBaseline2DOutput(maps))
     np.testing.assert_allclose(crop_px.numpy(), ref["decode_case_preds"], atol=1e-6)
+
+
+# --- converter refusals (CLI: one line, exit 2, nothing written) and options
+
+
+def _convert_cli(capsys, source: str, src, dst, *options: str) -> tuple[int, str]:
+    from dir_net.cli import main
+
+    argv = ["convert", "--from", source, str(src), str(dst)]
+    for option in options:
+        argv += ["--option", option]
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+def _save(path, obj):
+    torch.save(obj, path)
+    return path
+
+
+REFUSALS = {
+    "wrong_model": ({"network": {"module.encoder.conv1.weight": torch.zeros(64, 3, 7, 7)}}, "not part of"),
+    "wrong_shape": ({"state_dict": {"backbone.conv1.weight": torch.zeros(64, 3, 3, 3)}}, r"shape \[64, 3, 3, 3\]"),
+    "not_a_state_dict": ({"meta": {"epoch": 3}}, "expected a state_dict"),
+}
+
+
+@pytest.mark.parametrize("source", ["internet-official", "internet-mmpose", "sb2d-mmpose"])
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_internet_official_internet_mmpose_sb2d_mmpose_refuse_wrong_files(tmp_path, capsys, source, case) -> None:
+    obj, pattern = REFUSALS[case]
+    if case == "wrong_model" and source != "internet-official":
+        obj = {"state_dict": {"encoder.conv1.weight": torch.zeros(64, 3, 7, 7)}}
+    if case == "wrong_shape" and source == "internet-official":
+        obj = {"network": {"module.backbone_net.resnet.conv1.weight": torch.zeros(64, 3, 3, 3)}}
+    src = _save(tmp_path / "public.pth", obj)
+    rc, err = _convert_cli(capsys, source, src, tmp_path / "out.pt")
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and "public.pth" in err
+    assert re.search(pattern, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["public.pth"]  # no DST, no temporary file
+
+
+@pytest.mark.parametrize("source", ["internet-official", "internet-mmpose", "sb2d-mmpose"])
+def test_internet_official_internet_mmpose_sb2d_mmpose_refuse_truncated_and_incomplete_files(tmp_path, capsys,
+                                                                                              source) -> None:
+    prefix = {"internet-official": "module.backbone_net.resnet.", "internet-mmpose": "backbone.",
+              "sb2d-mmpose": "backbone."}[source]
+    container = "network" if source == "internet-official" else "state_dict"
+    full = _save(tmp_path / "full.pth", {container: {prefix + "conv1.weight": torch.zeros(64, 3, 7, 7)}})
+    data = full.read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    rc, err = _convert_cli(capsys, source, tmp_path / "cut.pth", tmp_path / "out.pt")
+    assert rc == 2 and "cut.pth" in err and "truncated" in err
+    rc, err = _convert_cli(capsys, source, full, tmp_path / "out.pt")  # one right tensor, the rest missing
+    assert rc == 2 and "missing" in err and "full.pth" in err
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_internet_official_options_are_checked(tmp_path, capsys) -> None:
+    src = _save(tmp_path / "public.pth", {"network": {}})
+    rc, err = _convert_cli(capsys, "internet-official", src, tmp_path / "out.pt", "dataset=coco")
+    assert rc == 2 and "dataset='coco'" in err and "rhd" in err
+    rc, err = _convert_cli(capsys, "internet-mmpose", src, tmp_path / "out.pt", "dataset=rhd")
+    assert rc == 2 and "takes no --option" in err
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_internet_official_stb_rhd_option_swaps_heads_and_reorders_joints(internet_official_run) -> None:
+    """dataset=rhd: the official STB/RHD loaders put the left hand in head 1 and use RHD's joint order."""
+    from dir_net.convert.internet_official import ORDERS
+
+    src = internet_official_run["src"]
+    plain = convert_file("internet-official", src).model_state
+    rhd = convert_file("internet-official", src, {"dataset": "rhd"}).model_state
+    source = torch.load(src, weights_only=True)["network"]
+    for slot, head in ((0, 2), (1, 1)):  # right <- head 2, left <- head 1
+        torch.testing.assert_close(rhd[f"heads.{slot}.deconv.0.weight"],
+                                   source[f"module.pose_net.joint_deconv_{head}.0.weight"])
+        blocks = source[f"module.pose_net.joint_conv_{head}.0.bias"].reshape(21, 64)
+        torch.testing.assert_close(rhd[f"heads.{slot}.final.bias"].reshape(21, 64), blocks[list(ORDERS["rhd"])])
+    blocks = source["module.pose_net.joint_conv_1.0.bias"].reshape(21, 64)
+    torch.testing.assert_close(plain["heads.0.final.bias"].reshape(21, 64), blocks[list(ORDERS["interhand"])])
+    torch.testing.assert_close(rhd["root_head.0.weight"], plain["root_head.0.weight"])
