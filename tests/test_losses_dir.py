@@ -216,7 +216,7 @@ def test_config_weights_are_the_official_ones():
     cfg = load_config().loss.dir
     assert {k: cfg[k] for k in OFFICIAL_WEIGHTS} == OFFICIAL_WEIGHTS
     assert cfg.huber_delta == DELTA and cfg.coord_unit == UNIT
-    assert list(cfg.seg_class_weights) == [0.1, 0.45, 0.45] and cfg.seg_lovasz_softmax is False
+    assert list(cfg.seg_class_weights) == [0.1, 0.45, 0.45] and cfg.seg_lovasz_softmax is True
 
 
 def test_huber_is_torch_style_not_divided_by_delta():
@@ -336,7 +336,7 @@ def test_official_magnitudes_on_a_known_error(hands, criterion):
 
 
 def test_map_terms_equal_the_official_computation(hands):
-    cfg = load_config().loss.dir
+    cfg = load_config(None, ["loss.dir.seg_lovasz_softmax=false"]).loss.dir  # the official call
     criterion = DirLoss(cfg, hands.faces)
     batch = make_batch(hands, batch=1, aux_size=4)
     batch["seg"] = torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 0, 0], [2, 2, 0, 0]]])
@@ -354,8 +354,8 @@ def test_map_terms_equal_the_official_computation(hands):
     assert losses["seg_ce"].item() == pytest.approx(0.1 * expected_ce, rel=1e-6)
     target = batch["dense"][0].numpy().reshape(3, 2, 2, 2, 2).mean(axis=(2, 4))  # 2x bilinear = 2x2 means
     assert losses["dense"].item() == pytest.approx(float(np_huber(0.5 - target).mean()), rel=1e-5)
-    # the Berman form (softmax probabilities) on request
-    cfg_softmax = load_config(None, ["loss.dir.seg_lovasz_softmax=true"]).loss.dir
+    # the Berman form (softmax probabilities): the project default
+    cfg_softmax = load_config().loss.dir
     soft = DirLoss(cfg_softmax, hands.faces)(prediction([gt_stage(batch)], {"seg": logits, "dense": dense}), batch)
     flat = logits.softmax(dim=1).permute(0, 2, 3, 1).reshape(-1, 3)
     assert soft["seg_lovasz"].item() == pytest.approx(0.1 * lovasz_softmax(flat, torch.as_tensor(lab)).item(), rel=1e-6)
@@ -375,12 +375,10 @@ def test_perfect_prediction_has_zero_loss(hands, criterion):
     stage = gt_stage(batch)
     seg = resize_labels(batch["seg"], (8, 8))
     one_hot = torch.nn.functional.one_hot(seg, 3).permute(0, 3, 1, 2).float()
-    aux = {"seg": one_hot, "dense": resize_dense(batch["dense"], (8, 8))}  # logits = one-hot: Lovasz 0
+    aux = {"seg": one_hot * 50.0, "dense": resize_dense(batch["dense"], (8, 8))}  # confident logits
     losses = criterion(prediction([stage, stage], aux), batch)
-    for name in STAGE_TERMS + ("seg_lovasz", "dense"):
+    for name in STAGE_TERMS + ("seg_ce", "seg_lovasz", "dense"):
         assert losses[name].item() < 1e-5, name
-    aux["seg"] = one_hot * 50.0  # confident logits: cross-entropy 0
-    assert criterion(prediction([stage], aux), batch)["seg_ce"].item() < 1e-5
 
 
 def test_targets_are_centred_on_each_wrist(hands, criterion):
