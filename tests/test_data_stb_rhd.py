@@ -383,3 +383,33 @@ def test_official_stb_rhd_style_snapshot_converts(tmp_path: Path) -> None:
         converted = convert_file("internet-official", path, {"dataset": dataset})
         assert set(converted.model_state) == project_keys
         assert (converted.model_state["heads.1.deconv.0.weight"] == 3.5).all()  # source head 1 = left hand
+
+
+def test_root_depth_files_for_the_internet_model(rhd_root: Path, stb_root: Path, tmp_path: Path) -> None:
+    import torch
+
+    from dir_net.models.internet import RootNetDepths
+
+    root = _copy_set(rhd_root, tmp_path / "rhd")
+    path = root / "data" / "RHD_evaluation.json"
+    data = _json(path)
+    data["annotations"][0]["joint_valid"][0] = 0  # an invisible wrist keeps its GT depth
+    path.write_text(json.dumps(data))
+    out = tmp_path / "gt_depths.json"
+    assert dirnet(["data", "root-depths", str(root), "--dataset", "rhd", "--source", "gt", "--out", str(out)]) == 0
+    anns = {a["id"]: a for a in data["annotations"]}
+    entries = _json(out)
+    assert [e["annot_id"] for e in entries] == sorted(anns)
+    for e in entries:  # the root's own z, also where the root is flagged invalid (official abs_depth)
+        assert e["abs_depth"] == pytest.approx([anns[e["annot_id"]]["joint_cam"][0][2]] * 2, abs=1e-3)
+    depths = RootNetDepths(out)  # the model reads it
+    assert tuple(depths.lookup(torch.tensor([entries[0]["annot_id"]])).shape) == (1, 2)
+    rootnet = tmp_path / "rootnet.json"
+    assert dirnet(["data", "root-depths", str(stb_root), "--dataset", "stb", "--source", "rootnet",
+                   "--out", str(rootnet)]) == 0
+    official = {e["annot_id"]: e for e in _json(stb_root / "rootnet_output" / "rootnet_stb_output.json")}
+    for e in _json(rootnet):
+        assert e["abs_depth"][0] == pytest.approx(official[e["annot_id"]]["abs_depth"], abs=1e-3)
+        np.testing.assert_allclose(e["bbox"], official[e["annot_id"]]["bbox"], atol=1e-3)
+    assert dirnet(["data", "root-depths", str(stb_root), "--dataset", "stb", "--split", "train", "--source",
+                   "rootnet", "--out", str(tmp_path / "x.json")]) == 2

@@ -150,6 +150,16 @@ def _register_converters(sub: argparse._SubParsersAction) -> None:
     stb.add_argument("--intrinsics", default=None, help="sk only: fx,fy,cx,cy of the SK colour camera")
     stb.add_argument("--no-link", action="store_true", help="do not link the STB folder as out/data/images")
     stb.set_defaults(func=_convert_stb)
+    depths = sub.add_parser("root-depths", help="STB / RHD: a model.internet.rootnet_file with the official root depths")
+    depths.add_argument("root", nargs="?", default=None, help="the STB / RHD folder (default: data.root)")
+    depths.add_argument("--dataset", default=None, choices=DATASETS[1:], help="default: data.dataset")
+    depths.add_argument("--split", default="test")
+    depths.add_argument("--source", default="gt", choices=("gt", "rootnet"),
+                        help="gt: the GT root z whatever its valid flag; rootnet: the release's RootNet depth and box")
+    depths.add_argument("--out", required=True, help="output JSON for model.internet.rootnet_file")
+    depths.add_argument("--rebuild", action="store_true", help="rebuild the index even if it is current")
+    add_config_arguments(depths)
+    depths.set_defaults(func=_root_depths)
 
 
 def _convert_rhd(args: argparse.Namespace) -> int:
@@ -172,4 +182,18 @@ def _convert_stb(args: argparse.Namespace) -> int:
     views = tuple(v.strip() for v in args.views.split(",") if v.strip())
     summary = convert_stb(args.src, args.out, args.camera, views, intrinsics, link_images=not args.no_link)
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _root_depths(args: argparse.Namespace) -> int:
+    from dir_net.data.stb_rhd.parsed import root_depth_entries
+    from dir_net.errors import ConfigError
+    from dir_net.utils.io import write_json
+
+    if _stb_rhd_config(args) is None:
+        raise ConfigError("dirnet data root-depths is for STB / RHD: pass --dataset stb|rhd or set data.dataset")
+    _, _, index = _open(args)
+    entries = root_depth_entries(index, args.source)
+    write_json(args.out, entries, indent=None)
+    print(json.dumps({"out": args.out, "entries": len(entries), "source": args.source}))
     return 0

@@ -37,7 +37,7 @@ from dir_net.data.jsonstream import iter_items
 from dir_net.data.layout import check_split
 from dir_net.data.stb_rhd.joints import check_stb_root, flags_to_wrist_first, hand_to_wrist_first, resolve_order
 from dir_net.errors import ConfigError, DataError
-from mano.joints import hands_to_interhand
+from mano.joints import INTERHAND_ROOTS, hands_to_interhand
 
 log = logging.getLogger(__name__)
 
@@ -376,3 +376,32 @@ def build_stb_rhd_dataset(cfg: Any, split: str, train: bool) -> Any:
     pipeline = build_pipeline(cfg, train)
     make_dataset = getattr(pipeline, "make_dataset", None)
     return make_dataset(index, rows) if make_dataset else InterHandDataset(index, rows, pipeline)
+
+
+# -- root depths for the InterNet model ------------------------------------------------------------------
+ROOT_DEPTH_SOURCES = ("gt", "rootnet")
+
+
+def root_depth_entries(index: ih_index.InterHandIndex, source: str = "gt") -> list[dict[str, Any]]:
+    """Entries for `model.internet.rootnet_file` ({annot_id, bbox, abs_depth [right, left] mm,
+    root_valid}) giving the scored hand the official STB / RHD absolute depth: `gt` = the z of the
+    hand's root whatever its valid flag (official trans_test='gt'; the model's own GT fallback skips
+    an invalid root), with the padded GT box; `rootnet` = the release's scalar RootNet depth and box."""
+    if source not in ROOT_DEPTH_SOURCES:
+        raise DataError(f"--source must be one of {list(ROOT_DEPTH_SOURCES)}, got {source!r}")
+    ann_ids = np.asarray(index.col("ann_id"))
+    if source == "rootnet":
+        if not index.meta.get("has_rootnet"):
+            raise DataError(f"{index.dir}: the {index.meta['split']} split has no RootNet output (rootnet_output/"
+                            f"rootnet_{index.meta.get('dataset', '?')}_output.json, read for the test split only)")
+        depth = np.asarray(index.col("rootnet_depth"))[:, 0]
+        boxes = np.asarray(index.col("rootnet_bbox"), np.float64)
+    else:
+        roots = np.asarray(INTERHAND_ROOTS)[np.asarray(index.col("hand_type")).astype(np.int64)]
+        depth = np.asarray(index.col("world"))[np.arange(len(ann_ids)), roots, 2]
+        bbox = np.asarray(index.col("bbox"), np.float64)
+        side = bbox[:, 2:].max(1) * 1.25
+        boxes = np.stack([bbox[:, 0] + bbox[:, 2] / 2 - side / 2, bbox[:, 1] + bbox[:, 3] / 2 - side / 2, side, side], 1)
+    return [{"annot_id": int(a), "bbox": [float(v) for v in b], "abs_depth": [float(d), float(d)], "root_valid": 1}
+            for a, b, d in zip(ann_ids, boxes, depth)]
+
