@@ -268,3 +268,66 @@ def test_config_file_and_registry() -> None:
     assert (cfg.train.optimizer.name, cfg.train.optimizer.lr, cfg.train.epochs) == ("adam", 1e-4, 20)
     assert (cfg.train.schedule.name, cfg.train.schedule.milestones, cfg.train.batch_size) == ("multistep", [15, 17], 64)
     assert isinstance(build_model(cfg), InterNet)
+
+
+# --- reference conventions (converted checkpoints; the fixtures in test_reference_equivalence) ----
+
+
+@pytest.mark.parametrize(("mode", "side"), [("none", None), ("as_is", 90.0), ("padded", 90.0 * 1.25)])
+def test_rootnet_box_is_the_crop_in_rootnet_mode(tmp_path: Path, mode: str, side) -> None:
+    """Official: RootNet's box as it is; mmpose: squared x bbox_pad; none: the GT bbox (x bbox_pad)."""
+    record = two_hand_record()
+    path = rootnet_file(tmp_path, [{"annot_id": 7, "bbox": [50.0, 40.0, 90.0, 60.0], "abs_depth": [600.0, 660.0],
+                                    "root_valid": 1}])
+    cfg = load_config(None, ["model.name=internet", "data.pipeline=internet", f"model.internet.rootnet_file={path}",
+                             f"data.internet.rootnet_box={mode}", "data.internet.crop_center=half_size"])
+    sample = InterNetPipeline(cfg, train=False)(record, np.random.default_rng(0))
+    inv = sample["crop_to_image"]  # crop px -> image px
+    if side is None:
+        x, y, w, h = record.bbox
+        side, center = max(w, h) * 1.25, (x + w / 2, y + h / 2)
+    else:
+        center = (95.0, 70.0)
+    np.testing.assert_allclose(inv[:, :2], np.eye(2) * side / 256, atol=1e-5)
+    np.testing.assert_allclose(inv @ [128.0, 128.0, 1.0], center, atol=1e-3)  # box centre at crop px S / 2
+
+
+def test_rootnet_box_needs_the_entry(tmp_path: Path) -> None:
+    path = rootnet_file(tmp_path, [{"annot_id": 8, "abs_depth": [600.0, 660.0]}])
+    cfg = load_config(None, ["model.name=internet", "data.pipeline=internet", f"model.internet.rootnet_file={path}",
+                             "data.internet.rootnet_box=as_is"])
+    with pytest.raises(DirNetError, match="no RootNet entry for annotation id 7"):
+        InterNetPipeline(cfg, train=False)(two_hand_record(), np.random.default_rng(0))
+    path.write_text(json.dumps([{"annot_id": 7, "abs_depth": [600.0, 660.0]}]))
+    with pytest.raises(DirNetError, match="no usable field 'bbox'"):
+        InterNetPipeline(cfg, train=False)(two_hand_record(), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("normalize", ["imagenet", "rgb01"])
+@pytest.mark.parametrize("warp", ["uint8", "float"])
+def test_image_conventions(normalize: str, warp: str) -> None:
+    """rgb01: RGB / 255 only (official InterNet); float: the warp is not rounded to grey levels."""
+    from dir_net.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    cfg = load_config(None, ["data.pipeline=internet", f"data.internet.normalize={normalize}",
+                             f"data.internet.warp={warp}"])
+    image = InterNetPipeline(cfg, train=False)(two_hand_record(), np.random.default_rng(0))["image"]
+    rgb = image if normalize == "rgb01" else image * IMAGENET_STD[:, None, None] + IMAGENET_MEAN[:, None, None]
+    assert rgb.min() >= -1e-6 and rgb.max() <= 1 + 1e-6
+    grey = rgb * 255
+    off_grid = np.abs(grey - np.round(grey)) > 1e-3
+    assert off_grid.mean() > 0.5 if warp == "float" else off_grid.mean() < 1e-3
+
+
+def test_scaled_cells_and_nonpositive_maxima() -> None:
+    """heatmap_px=scaled: cell i is crop px 4 i; nonpositive_peak=invalid: a map <= 0 decodes to cell -1."""
+    model = InterNet(tiny_cfg("model.internet.heatmap_px=scaled", "model.internet.nonpositive_peak=invalid"))
+    maps = torch.full((2, 16, 16, 16), -1.0)
+    maps[0, 8, 3, 5] = 2.0  # z bin 8 (the wrist depth), y 3, x 5
+    maps[1, 8, 3, 5] = 0.0  # maximum exactly 0
+    decoded = model.decode_heatmaps(maps)
+    torch.testing.assert_close(decoded[0], torch.tensor([20.0, 12.0, 0.0]))
+    bin_m = 2 * model.depth_range / model.depth_bins
+    torch.testing.assert_close(decoded[1], torch.tensor([-4.0, -4.0, (-1 - 8) * bin_m]))
+    keep = InterNet(tiny_cfg()).decode_heatmaps(maps)  # project defaults: cell centres, argmax kept
+    torch.testing.assert_close(keep[1], torch.tensor([5.5 * 4 - 0.5, 3.5 * 4 - 0.5, 0.0]))

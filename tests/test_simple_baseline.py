@@ -213,3 +213,52 @@ def test_config_file_and_registry() -> None:
     assert (cfg.train.optimizer.name, cfg.train.optimizer.lr, cfg.train.epochs) == ("adam", 5e-4, 60)
     assert (cfg.train.schedule.name, cfg.train.schedule.milestones, cfg.train.batch_size) == ("multistep", [40, 50], 64)
     assert isinstance(build_model(cfg), SimpleBaseline2D)
+
+
+# --- mmpose conventions (converted checkpoints; the sb2d_mmpose fixture in test_reference_equivalence) ---
+
+
+def test_flip_shift_moves_the_mirrored_back_map_one_cell_right() -> None:
+    model = tiny_model("model.simple_baseline2d.flip_shift=true").eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        back = model.heatmaps(x.flip(-1)).flip(-1)
+        shifted = torch.cat([back[..., :1], back[..., :-1]], -1)  # column 0 keeps its own value
+        torch.testing.assert_close(model(x).heatmaps, 0.5 * (model.heatmaps(x) + shifted))
+
+
+@pytest.mark.parametrize(("peak", "per_axis", "mmpose"), [
+    ((10, 1), (10.25, 1.25), (10.0, 1.0)),  # (y, x): x = 1 is interior per axis, a border for mmpose
+    ((0, 10), (0.0, 10.25), (0.0, 10.0)),   # y = 0: mmpose shifts neither axis
+    ((10, 2), (10.25, 2.25), (10.25, 2.25)),  # both in 2..W-2: both rules shift
+])
+def test_quarter_offset_border_rules(peak, per_axis, mmpose) -> None:
+    maps = torch.zeros(1, 1, 16, 16)
+    y, x = peak
+    maps[0, 0, y, x] = 2.0
+    maps[0, 0, y, x + 1] = 1.0  # the higher neighbour is right ...
+    if y + 1 < 16:
+        maps[0, 0, y + 1, x] = 1.0  # ... and below
+    for border, want in (("per_axis", per_axis), ("mmpose", mmpose)):
+        model = tiny_model(f"model.simple_baseline2d.offset_border={border}", "model.simple_baseline2d.heatmap_px=scaled")
+        cells = model.keypoint_cells(SimpleBaseline2DOutput(maps))[0, 0]  # (x, y)
+        torch.testing.assert_close(cells, torch.tensor([want[1], want[0]]))
+    invalid = tiny_model("model.simple_baseline2d.nonpositive_peak=invalid")
+    negative = SimpleBaseline2DOutput(maps - 5.0)
+    torch.testing.assert_close(invalid.keypoint_cells(negative)[0, 0], torch.tensor([-1.0, -1.0]))
+
+
+def test_mmpose_joint_box_clamps_towards_the_image() -> None:
+    from dir_net.data.pipeline_hand2d import Hand2DPipeline
+
+    uv = np.array([[-20.0, 10.0], [60.0, 50.0]])  # one joint left of a 100 x 80 image
+    tight = Hand2DPipeline(load_config(None, ["data.pipeline=hand2d"]), train=False)
+    mmpose = Hand2DPipeline(load_config(None, ["data.pipeline=hand2d", "data.hand2d.box=mmpose"]), train=False)
+    center, side = tight.joint_box(uv, (80, 100))
+    np.testing.assert_allclose(center, [20.0, 30.0])
+    assert side == pytest.approx(80.0)
+    center, side = mmpose.joint_box(uv, (80, 100))  # min starts at (W, H) = (100, 80): unchanged here
+    np.testing.assert_allclose(center, [20.0, 30.0])
+    center, side = mmpose.joint_box(np.array([[120.0, 90.0], [130.0, 95.0]]), (80, 100))  # beyond W, H
+    np.testing.assert_allclose(center, [115.0, 87.5])  # x0 = min(W, 120) = 100, y0 = min(H, 90) = 80
+    assert side == pytest.approx(30.0)
