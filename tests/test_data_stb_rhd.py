@@ -70,7 +70,7 @@ def test_stb_left_hand_goes_to_hand_axis_1_in_wrist_first_order(stb_root: Path) 
     assert len(index) == len(data["annotations"]) == 2 * 2 * 1
     for ann in data["annotations"]:
         rec = read_record(index, rows[ann["id"]], with_mano=False)
-        cam = np.asarray(ann["joint_cam"])  # STB order: 0 palm, pinky 1-4, ring 5-8, middle 9-12, index 13-16, thumb 17-20
+        cam = np.asarray(ann["joint_cam"])  # STB: 0 palm, pinky 1-4, ring 5-8, middle 9-12, index 13-16, thumb 17-20
         assert rec.hand_type == 1
         left = rec.joints_cam[1] * 1000.0
         np.testing.assert_allclose(left[0], cam[0], atol=1e-3)  # the palm centre is the root (slot 0)
@@ -99,7 +99,7 @@ def test_rhd_hands_go_to_their_side_with_tips_last(rhd_root: Path) -> None:
         h = {"right": 0, "left": 1}[ann["hand_type"]]
         sides.add(h)
         assert rec.hand_type == h
-        cam, valid = np.asarray(ann["joint_cam"]), np.asarray(ann["joint_valid"])  # RHD: wrist, thumb4..1, index4..1 ...
+        cam, valid = np.asarray(ann["joint_cam"]), np.asarray(ann["joint_valid"])  # RHD: wrist, thumb4..1, ...
         hand = rec.joints_cam[h] * 1000.0
         np.testing.assert_allclose(hand[_slot("wrist")], cam[0], atol=1e-3)
         np.testing.assert_allclose(hand[_slot("thumb4")], cam[1], atol=1e-3)
@@ -165,15 +165,20 @@ def test_dir_pipeline_and_unknown_dataset_are_config_errors(stb_root: Path) -> N
         load_config(None, ["data.dataset=freihand"])
 
 
-def test_verify_and_index_commands(rhd_root: Path, capsys: pytest.CaptureFixture) -> None:
-    assert dirnet(["data", "verify", str(rhd_root), "--dataset", "rhd", "--split", "test"]) == 0
+@pytest.mark.parametrize("dataset, samples, root_name", [("stb", 4, "palm"), ("rhd", RHD_FRAMES, "wrist")])
+def test_verify_prepare_and_index_commands(dataset: str, samples: int, root_name: str,
+                                           request: pytest.FixtureRequest, capsys: pytest.CaptureFixture) -> None:
+    root = str(request.getfixturevalue(f"{dataset}_root"))
+    assert dirnet(["data", "verify", root, "--dataset", dataset, "--split", "test"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["samples"] == RHD_FRAMES and report["images"]["ok"] == RHD_FRAMES
+    assert report["samples"] == samples and report["images"]["ok"] == samples
     assert report["annotations"]["unknown hand_type"] == 0
-    assert dirnet(["data", "index", str(rhd_root), "--dataset", "rhd", "--split", "test"]) == 0
+    assert dirnet(["data", "prepare", root, "--dataset", dataset, "--split", "train"]) == 0
+    assert json.loads(capsys.readouterr().out)["verify"]["images"]["missing"] == 0
+    assert dirnet(["data", "index", root, "--dataset", dataset, "--split", "test"]) == 0
     meta = json.loads(capsys.readouterr().out)
-    assert meta["joint_order"] == "rhd" and meta["counts"]["joint_img_mismatch"] == 0
-    assert meta["skeleton_names"][0] == "l_wrist" and meta["skeleton_names"][21] == "r_wrist"
+    assert meta["joint_order"] == dataset and meta["counts"]["joint_img_mismatch"] == 0
+    assert meta["skeleton_names"][0] == f"l_{root_name}" and meta["skeleton_names"][21] == f"r_{root_name}"
 
 
 def test_rootnet_file_is_indexed_for_the_test_split(stb_root: Path) -> None:

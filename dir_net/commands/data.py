@@ -139,18 +139,21 @@ def _register_converters(sub: argparse._SubParsersAction) -> None:
     rhd.add_argument("src", help="RHD_published_v2 folder ({training,evaluation}/anno_*.pickle, color/)")
     rhd.add_argument("out", help="output dataset folder (data/RHD_*.json; use as data.root)")
     rhd.add_argument("--hands", default="dominant", choices=("dominant", "visible"),
-                     help="dominant: one hand per image (more visible joints); visible: every hand with a visible joint")
+                     help="dominant: one hand per image (more visible joints); "
+                          "visible: every hand with a visible joint")
     rhd.add_argument("--no-link", action="store_true", help="do not link the image folders into out/data/")
     rhd.set_defaults(func=_convert_rhd)
     stb = sub.add_parser("convert-stb", help="STB (labels/*_BB.mat) -> the parsed STB format of InterNet")
     stb.add_argument("src", help="STB folder (labels/{seq}_BB.mat, {seq}/BB_left_{i}.png ...)")
     stb.add_argument("out", help="output dataset folder (data/STB_{train,test}.json; use as data.root)")
-    stb.add_argument("--camera", default="bb", choices=("bb", "sk"), help="Bumblebee stereo (bb) or RealSense (sk) labels")
+    stb.add_argument("--camera", default="bb", choices=("bb", "sk"),
+                     help="Bumblebee stereo (bb) or RealSense (sk) labels")
     stb.add_argument("--views", default="left,right", help="bb views to write: left,right | left | right")
     stb.add_argument("--intrinsics", default=None, help="sk only: fx,fy,cx,cy of the SK colour camera")
     stb.add_argument("--no-link", action="store_true", help="do not link the STB folder as out/data/images")
     stb.set_defaults(func=_convert_stb)
-    depths = sub.add_parser("root-depths", help="STB / RHD: a model.internet.rootnet_file with the official root depths")
+    depths = sub.add_parser("root-depths",
+                            help="STB / RHD: a model.internet.rootnet_file with the official root depths")
     depths.add_argument("root", nargs="?", default=None, help="the STB / RHD folder (default: data.root)")
     depths.add_argument("--dataset", default=None, choices=DATASETS[1:], help="default: data.dataset")
     depths.add_argument("--split", default="test")

@@ -18,7 +18,6 @@ Both write skeleton.txt and link the image folders beside the json as the loader
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import pickle
 from pathlib import Path
@@ -28,8 +27,6 @@ import numpy as np
 
 from dir_net.data.stb_rhd.writer import annotation_entry, image_entry, write_parsed_json, write_skeleton
 from dir_net.errors import DataError
-
-log = logging.getLogger(__name__)
 
 # STB Bumblebee BB intrinsics (px) and stereo baseline (mm), from the STB release
 STB_BB_FOCAL = (822.79041, 822.79041)
@@ -157,7 +154,8 @@ def convert_rhd(src: str | Path, out: str | Path, policy: str = "dominant", link
     src, out = Path(src), Path(out)
     found = [s for s in RHD_SPLITS if (src / s / f"anno_{s}.pickle").is_file()]
     if not found:
-        raise DataError(f"{src}: no {{training,evaluation}}/anno_{{split}}.pickle; point at the RHD_published_v2 folder")
+        raise DataError(f"{src}: no {{training,evaluation}}/anno_{{split}}.pickle; "
+                        "point at the RHD_published_v2 folder")
     summary: dict[str, Any] = {"out": str(out)}
     for split in found:
         images, annotations = convert_rhd_split(src / split / f"anno_{split}.pickle", policy)
@@ -189,7 +187,8 @@ def load_stb_labels(path: str | Path) -> np.ndarray:
     if para.ndim == 2 and para.shape == (3, 21):
         para = para[..., None]
     if para.ndim != 3 or para.shape[:2] != (3, 21):
-        raise DataError(f"{path}: field 'handPara' must be 3 x 21 x frames (21 joints, mm), got shape {list(para.shape)}")
+        raise DataError(f"{path}: field 'handPara' must be 3 x 21 x frames (21 joints, mm), "
+                        f"got shape {list(para.shape)}")
     return para.transpose(2, 1, 0)
 
 

@@ -337,7 +337,8 @@ def cache_root(files: ParsedFiles, cache_dir: str | Path | None) -> Path:
 
 def index_dir_for(files: ParsedFiles, cache_dir: str | Path | None, order: str, stb_root: str) -> Path:
     key = f"{files.data.resolve()}|{order}|{stb_root}|{INDEX_FORMAT}"
-    return cache_root(files, cache_dir) / "index" / f"{files.dataset}-{files.split}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return cache_root(files, cache_dir) / "index" / f"{files.dataset}-{files.split}-{digest}"
 
 
 def open_parsed_index(files: ParsedFiles, cache_dir: str | Path | None = None, joint_order: str = "auto",
@@ -401,7 +402,8 @@ def root_depth_entries(index: ih_index.InterHandIndex, source: str = "gt") -> li
         depth = np.asarray(index.col("world"))[np.arange(len(ann_ids)), roots, 2]
         bbox = np.asarray(index.col("bbox"), np.float64)
         side = bbox[:, 2:].max(1) * 1.25
-        boxes = np.stack([bbox[:, 0] + bbox[:, 2] / 2 - side / 2, bbox[:, 1] + bbox[:, 3] / 2 - side / 2, side, side], 1)
+        centre = bbox[:, :2] + bbox[:, 2:] / 2
+        boxes = np.concatenate([centre - side[:, None] / 2, side[:, None], side[:, None]], 1)
     return [{"annot_id": int(a), "bbox": [float(v) for v in b], "abs_depth": [float(d), float(d)], "root_valid": 1}
             for a, b, d in zip(ann_ids, boxes, depth)]
 
