@@ -35,7 +35,7 @@ RENAMES = [
 ]
 
 MMPOSE_CONFIG = [
-    "model.name=internet", "data.pipeline=internet",
+    "experiment.name=internet_mmpose", "model.name=internet", "data.pipeline=internet", "data.image_size=256",
     "model.internet.heatmap_px=scaled", "model.internet.nonpositive_peak=invalid", "model.internet.decode=argmax",
     "data.internet.normalize=imagenet", "data.internet.crop_center=half_size", "data.internet.warp=uint8",
     "data.internet.rootnet_box=padded", "data.internet.bbox_pad=1.25", "evaluation.protocols=[mmpose]",

@@ -51,7 +51,7 @@ RENAMES = (  # source prefix (after `module.`) -> project prefix; {h} = source h
 )
 
 OFFICIAL_CONFIG = [
-    "model.name=internet", "data.pipeline=internet",
+    "experiment.name=internet_official", "model.name=internet", "data.pipeline=internet", "data.image_size=256",
     "model.internet.heatmap_px=scaled", "model.internet.nonpositive_peak=keep", "model.internet.decode=argmax",
     "data.internet.normalize=rgb01", "data.internet.crop_center=half_size", "data.internet.warp=float",
     "data.internet.rootnet_box=as_is", "data.internet.bbox_pad=1.25", "evaluation.protocols=[moon]",

@@ -31,7 +31,7 @@ RENAMES = [
 ]
 
 MMPOSE_CONFIG = [
-    "model.name=simple_baseline2d", "data.pipeline=hand2d",
+    "experiment.name=sb2d_mmpose", "model.name=simple_baseline2d", "data.pipeline=hand2d", "data.image_size=256",
     "model.simple_baseline2d.flip_test=true", "model.simple_baseline2d.flip_shift=true",
     "model.simple_baseline2d.heatmap_px=scaled", "model.simple_baseline2d.offset_border=mmpose",
     "model.simple_baseline2d.nonpositive_peak=invalid",
