@@ -265,7 +265,7 @@ def pck_inputs_of(args: argparse.Namespace) -> tuple[list[tuple[str, Path]], Pat
                                 for p in args.pck]
     if len(labels) != len(args.pck):
         raise DirNetError(f"--pck-label: got {len(labels)} labels for {len(args.pck)} --pck files; give one each")
-    family = "annot" if args.protocol == "moon" else "mano"
+    family = "annot" if PROTOCOLS[args.protocol].masking else "mano"  # moon, mmpose: annotated joints
     gt = Path(args.gt) if args.gt else Path(args.pred).with_name(f"groundtruth_{family}.npz")
     if not gt.is_file():
         raise DirNetError(f"{gt}: ground truth for --pck not found; pass --gt GROUNDTRUTH.npz")

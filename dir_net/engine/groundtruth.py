@@ -7,7 +7,7 @@ protocol is scored only on its own family's rows:
   regressed from the NeuralAnnot MANO mesh (the dir pipeline's `joints_3d`, with
   data.dir.joints_from_mano) on interacting frames whose two hands both have a fit (`mano_valid`);
   no `joint_valid` (every joint exists); the GT meshes (`verts`, `verts_2d`) come along.
-- `annot` (the masked protocol: moon; InterNet / mmpose): the annotated joint_3d.json joints with
+- `annot` (the masked protocols: moon, the official InterNet's; mmpose): the annotated joint_3d.json joints with
   `joint_valid` (the dir pipeline's `joints_3d_annot` / `joint_valid_annot`; `joints_3d` /
   `joint_valid` of pipelines without MANO), on every frame (single-hand and interacting).
 - `hand2d` (2D keypoint protocols): the per-hand rows of the model's `eval_rows`.
