@@ -108,8 +108,8 @@ def _numpy(t: torch.Tensor, dtype: Any = np.float32) -> np.ndarray:
 def prediction_rows(pred: Prediction, ids: torch.Tensor) -> Rows:
     """Interchange prediction fields of one batch (metres -> millimetres)."""
     rows: Rows = {"ids": ids.cpu().numpy().astype(np.int64), "joints": _numpy(pred.joints) * M_TO_MM}
-    if pred.offset is not None:  # left minus right wrist: the MRRPE vector (InterNet: Z_right + relative depth)
-        rows["offset"] = _numpy(pred.offset) * M_TO_MM
+    if pred.absolute:  # each hand placed on its own (InterNet: own wrist depth): the MRRPE vector is the
+        rows["offset"] = _numpy(pred.offset) * M_TO_MM  # model's left - right wrist (Z_right + relative depth)
     if pred.vertices is not None:
         rows["verts"] = _numpy(pred.vertices) * M_TO_MM
     if pred.verts_2d is not None:
