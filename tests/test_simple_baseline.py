@@ -240,7 +240,8 @@ def test_quarter_offset_border_rules(peak, per_axis, mmpose) -> None:
     if y + 1 < 16:
         maps[0, 0, y + 1, x] = 1.0  # ... and below
     for border, want in (("per_axis", per_axis), ("mmpose", mmpose)):
-        model = tiny_model(f"model.simple_baseline2d.offset_border={border}", "model.simple_baseline2d.heatmap_px=scaled")
+        model = tiny_model(f"model.simple_baseline2d.offset_border={border}",
+                           "model.simple_baseline2d.heatmap_px=scaled")
         cells = model.keypoint_cells(SimpleBaseline2DOutput(maps))[0, 0]  # (x, y)
         torch.testing.assert_close(cells, torch.tensor([want[1], want[0]]))
     invalid = tiny_model("model.simple_baseline2d.nonpositive_peak=invalid")
