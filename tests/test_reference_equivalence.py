@@ -33,7 +33,8 @@ def _converted(tmp_path_factory, folder: str, source: str):
     """(fixture folder, config read back from the converted checkpoint, model with its weights, public file)."""
     fixture = fixture_dir(folder)
     tmp = tmp_path_factory.mktemp(folder)
-    src = make_state_dict(fixture.parent / "make_state_dict.py", tmp / "public.pth", "--keys", str(fixture / "keys.tsv"))
+    src = make_state_dict(fixture.parent / "make_state_dict.py", tmp / "public.pth",
+                          "--keys", str(fixture / "keys.tsv"))
     dst = write_converted(convert_file(source, src), tmp / "converted.pt", source, src)
     cfg = config_from_checkpoint(dst, [])
     model = build_model(cfg)
