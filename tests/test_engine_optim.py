@@ -94,14 +94,19 @@ def test_valid_edge_values_pass():
 def test_dirnet_train_check_rejects_a_bad_value_before_any_work(tmp_path, capsys):
     from dir_net.cli import main as dirnet
 
+    root = tmp_path / "data"  # split files that exist: --check also checks data.root
+    for split in ("train", "val"):
+        (root / "annotations" / split).mkdir(parents=True)
+        for kind in ("data", "camera", "joint_3d"):
+            (root / "annotations" / split / f"InterHand2.6M_{split}_{kind}.json").write_text("{}")
     args = ["train", "--check", "--config", str(REPO / "configs" / "quickstart.yaml"),
-            f"experiment.output_dir={tmp_path}"]
+            f"experiment.output_dir={tmp_path / 'runs'}", f"data.root={root}"]
     assert dirnet([*args, "data.image_size=100"]) == 2
     assert "'data.image_size' must be a multiple of 32, got 100" in capsys.readouterr().err
     assert dirnet([*args, "model.name=internet", "evaluation.protocols=[mcp]"]) == 2
     assert "only the dir pipeline" in capsys.readouterr().err
     assert dirnet(args) == 0 and "config ok" in capsys.readouterr().out
-    assert not any(tmp_path.iterdir())  # nothing was created
+    assert not (tmp_path / "runs").exists() and not (root / "dirnet_cache").exists()  # nothing was created
 
 
 def test_precision_on_cpu():

@@ -188,3 +188,60 @@ def test_moon_scored_on_the_mano_ground_truth_warns(tmp_path, capsys):
             assert cli.main(argv) == 0
             err = capsys.readouterr().err
             assert ("moon is defined on the annotated joints" in err) == expected, (name, protocol, err)
+
+
+# -- 2. a paper config on a CPU machine: the memory estimate says it will not fit -------------------
+
+def _split_files(root: Path) -> Path:
+    for split in ("train", "val"):
+        (root / "annotations" / split).mkdir(parents=True)
+        for kind in ("data", "camera", "joint_3d"):
+            (root / "annotations" / split / f"InterHand2.6M_{split}_{kind}.json").write_text("{}")
+    return root
+
+
+def test_memory_estimate_of_the_paper_configs_on_a_cpu():
+    from dir_net.engine.preflight import estimate_memory
+
+    internet = load_config(REPO / "configs" / "internet_r50_interhand.yaml", ["train.device=cpu"])
+    paper = estimate_memory(internet, processes=1)
+    assert paper.device == "cpu" and 20 < paper.per_process_gb < 30  # killed at ~23 GB on a CPU machine
+    small = estimate_memory(load_config(REPO / "configs" / "internet_r50_interhand.yaml",
+                                        ["train.device=cpu", "train.batch_size=8", "data.image_size=128"]), 1)
+    assert small.per_process_gb < paper.per_process_gb / 4
+    assert estimate_memory(internet, processes=2).needed_gb == pytest.approx(2 * paper.needed_gb)
+    quick = estimate_memory(load_config(REPO / "configs" / "quickstart.yaml", ["train.device=cpu"]), 1)
+    assert quick.per_process_gb < 2
+
+
+def test_train_check_refuses_a_cpu_run_that_will_not_fit(tmp_path, monkeypatch, capsys):
+    from dir_net.engine import preflight
+
+    monkeypatch.setattr(preflight, "available_ram_gb", lambda: 16.0)
+    monkeypatch.delenv(preflight.SKIP_ENV_VAR, raising=False)
+    args = ["train", "--check", "--config", str(REPO / "configs" / "internet_r50_interhand.yaml"), "train.device=cpu",
+            f"data.root={_split_files(tmp_path / 'data')}", f"experiment.output_dir={tmp_path / 'runs'}"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "out of memory" in err and "16.0 GB" in err
+    assert "GPU configs" in err and "train.batch_size" in err and "data.image_size" in err
+    assert cli.main([*args, "train.batch_size=8", "data.image_size=128"]) == 0
+    assert "config ok" in capsys.readouterr().out
+    monkeypatch.setenv(preflight.SKIP_ENV_VAR, "1")
+    assert cli.main(args) == 0
+
+
+def test_the_first_step_reports_its_progress(tmp_path, caplog):
+    """A run that takes minutes for its first step (a paper config on a CPU) says what it is doing."""
+    import logging
+
+    from dir_net.engine.trainer import Trainer
+    from test_engine_toys import toy_config, toy_dataset_factory, toy_model_factory
+
+    cfg = toy_config(tmp_path, "train.epochs=1", "train.val_every=0", "train.log_every=0")
+    with caplog.at_level(logging.INFO, logger="dir_net.engine.trainer"):
+        Trainer(cfg, model_factory=toy_model_factory, dataset_factory=toy_dataset_factory).fit()
+    first = [r.getMessage() for r in caplog.records if r.getMessage().startswith("first step")]
+    assert len(first) == 3  # once per run, not per step
+    assert "loading the first batch" in first[0] and "batch loaded in" in first[1]
+    assert "done in" in first[2] and "peak memory" in first[2] and " GB" in first[2]

@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="continue a run: no value = newest loadable checkpoint of the run "
                             "directory (a fresh start if it has none), or a checkpoint path")
     train.add_argument("--check", action="store_true",
-                       help="only check the config (keys, values, evaluation protocols) and exit: 0 ok, 2 bad")
-    train.set_defaults(func=_train)
+                       help="only check the config (keys, values, evaluation protocols), the dataset root, the run "
+                            "directory and the memory estimate, and exit: 0 ok, 2 bad")
+    train.set_defaults(func=_train_reported)
 
     quick = subparsers.add_parser(
         "quickstart", help="synthetic data -> short DIR training -> evaluation -> figure",
@@ -40,14 +41,19 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None and "=" in args.resume and not Path(args.resume).exists():
         args.overrides.append(args.resume)  # `--resume key=value`: the value was an override
         args.resume = "auto"
+    from dir_net.engine import preflight
+
     cfg = load_config(args.config, args.overrides)
     check_engine_config(cfg)
     if args.check:
         from dir_net.engine.trainer import check_train_config
 
         check_train_config(cfg)
-        print(f"{args.config}: config ok")
+        preflight.check_run_inputs(cfg, args.resume)
+        estimate = preflight.check_memory(cfg)
+        print(f"{args.config}: config ok; memory {estimate.describe(cfg)}")
         return 0
+    _memory_before_start(cfg)
 
     import signal
     import sys
@@ -75,6 +81,30 @@ def _train(args: argparse.Namespace) -> int:
     if result.best_checkpoint is not None:
         print(f"best checkpoint: {result.best_checkpoint}")
     return 0
+
+
+def _train_reported(args: argparse.Namespace) -> int:
+    """`_train`; under scripts/train.sh a user error is left to the launcher, which prints it once
+    (dir_net.engine.launch)."""
+    from dir_net.engine.launch import report_to_launcher
+
+    with report_to_launcher():
+        return _train(args)
+
+
+def _memory_before_start(cfg) -> None:
+    """Local rank 0: refuse a CPU run that will not fit (dir_net.engine.preflight), or, under
+    scripts/train.sh (which checked it already), leave the estimate for an out-of-memory message."""
+    import os
+
+    from dir_net.engine import launch, preflight
+
+    if os.environ.get("LOCAL_RANK", "0") != "0":
+        return
+    if os.environ.get(launch.ERROR_DIR_ENV):
+        launch.note_memory(preflight.estimate_memory(cfg).describe(cfg))
+    else:
+        preflight.check_memory(cfg)
 
 
 def _resume_command(args: argparse.Namespace) -> str:

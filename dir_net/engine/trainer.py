@@ -496,8 +496,15 @@ class Trainer:
     def _optimizer_step(self, batches, window: "_LogWindow") -> tuple[Any, dict, float | None]:
         """Accumulate `grad_accum` micro-batches, then one optimiser and scheduler step."""
         accum = self.tcfg.grad_accum
+        first = self.info.is_main and not getattr(self, "_first_step_done", False)  # a slow start never looks dead
+        started = time.perf_counter()
+        if first:
+            log.info("first step: loading the first batch (%d loader worker(s) starting)", self.tcfg.num_workers)
         for micro in range(accum):
             batch = inference.to_device(self._next_batch(batches), self.info.device, self.tcfg.channels_last)
+            if first and micro == 0:
+                log.info("first step: batch loaded in %.1f s; forward and backward of %d images (slow for a "
+                         "GPU-sized config on a CPU)", time.perf_counter() - started, len(batch["image"]))
             sync = micro == accum - 1
             no_sync = getattr(self.train_model, "no_sync", None)
             with (no_sync() if no_sync is not None and not sync else contextlib.nullcontext()):
@@ -522,6 +529,12 @@ class Trainer:
         self._step_lr = self.optimizer.param_groups[0]["lr"]  # the LR this step used
         self.scheduler.step()
         self.state.step += 1
+        if first:
+            from dir_net.engine.preflight import peak_memory_gb
+
+            self._first_step_done = True
+            log.info("first step done in %.1f s; peak memory %.1f GB", time.perf_counter() - started,
+                     peak_memory_gb(self.info.device))
         return output, batch, grad_norm
 
     @staticmethod
