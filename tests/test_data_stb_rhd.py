@@ -418,3 +418,35 @@ def test_root_depth_files_for_the_internet_model(rhd_root: Path, stb_root: Path,
         np.testing.assert_allclose(e["bbox"], official[e["annot_id"]]["bbox"], atol=1e-3)
     assert dirnet(["data", "root-depths", str(stb_root), "--dataset", "stb", "--split", "train", "--source",
                    "rootnet", "--out", str(tmp_path / "x.json")]) == 2
+
+
+def _rhd_sample(visible_left: int, visible_right: int) -> dict[str, np.ndarray]:
+    xyz = np.concatenate([np.random.default_rng(0).uniform(-0.05, 0.05, (42, 2)), np.full((42, 1), 0.5)], 1)
+    vis = np.zeros(42)
+    vis[:visible_left], vis[21:21 + visible_right] = 1, 1
+    return {"xyz": xyz.astype(np.float32), "uv_vis": np.concatenate([np.zeros((42, 2)), vis[:, None]], 1),
+            "K": np.array([[300.0, 0, 160], [0, 300.0, 160], [0, 0, 1]])}
+
+
+@pytest.mark.parametrize("policy, expected", [("dominant", [["left"], ["right"]]),
+                                              ("visible", [["right", "left"], ["right"]])])
+def test_rhd_hand_policy(tmp_path: Path, policy: str, expected: list[list[str]]) -> None:
+    src = tmp_path / "RHD_published_v2" / "evaluation"
+    src.mkdir(parents=True)
+    anno = {0: _rhd_sample(visible_left=15, visible_right=6), 1: _rhd_sample(visible_left=0, visible_right=21)}
+    (src / "anno_evaluation.pickle").write_bytes(pickle.dumps(anno, protocol=2))
+    convert_rhd(src.parent, tmp_path / "out", policy, link_images=False)
+    anns = _json(tmp_path / "out" / "data" / "RHD_evaluation.json")["annotations"]
+    assert [[a["hand_type"] for a in anns if a["image_id"] == i] for i in (0, 1)] == expected
+    left = next(a for a in anns if a["image_id"] == 0 and a["hand_type"] == "left")
+    np.testing.assert_allclose(left["joint_cam"], anno[0]["xyz"][:21].astype(np.float64) * 1000.0, atol=1e-3)
+    assert left["joint_valid"] == [1] * 15 + [0] * 6
+
+
+def test_bad_skeleton_file_is_one_line_error(stb_root: Path, tmp_path: Path) -> None:
+    root = _copy_set(stb_root, tmp_path / "stb")
+    path = root / "data" / "skeleton.txt"
+    path.write_text("\n".join(path.read_text().splitlines()[:30]) + "\n")
+    with pytest.raises(DataError) as exc:
+        open_parsed_index(locate(root, "stb", "train"))
+    _one_line(exc, str(path), "42 joints")
