@@ -84,8 +84,11 @@ def test_resume_falls_back_to_the_newest_loadable_checkpoint(tmp_path, caplog):
     assert trainer.state.step == 4 and trainer.last_checkpoint.name == "step_00000004.pt"
     assert "step_00000006.pt: unreadable checkpoint" in caplog.text
     trainer.close()
+    # the run goes on from step 4 as a new lineage: the unreadable later file was set aside
+    assert sorted(p.name for p in ckpt_dir.glob("step_*.pt")) == ["step_00000002.pt", "step_00000004.pt"]
+    (aside,) = ckpt_dir.glob("abandoned_*/step_00000006.pt")
     with pytest.raises(DirNetError, match=r"step_00000006\.pt: unreadable"):
-        make_trainer(toy_config(tmp_path, "train.val_every=0"), resume=str(ckpt_dir / "step_00000006.pt"))
+        make_trainer(toy_config(tmp_path, "train.val_every=0"), resume=str(aside))
 
 
 def test_incompatible_checkpoint_names_the_mismatched_keys(trained):

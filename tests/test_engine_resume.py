@@ -23,9 +23,14 @@ def read_losses(run_dir: Path, tag: str = "train/total") -> dict[int, float]:
     return {event.step: event.value for event in acc.Scalars(tag)}
 
 
-def train(cfg, resume=None, model_factory=toy_model_factory):
-    return Trainer(cfg, resume=resume, model_factory=model_factory,
-                   dataset_factory=toy_dataset_factory).fit()
+def train(cfg, resume=None, model_factory=toy_model_factory, resumes_at=None):
+    """Fit; `resumes_at` = (epoch, batch_in_epoch, step) the run must continue from (a resume that
+    loaded nothing would restart at 0 and, being deterministic, still match the losses)."""
+    trainer = Trainer(cfg, resume=resume, model_factory=model_factory, dataset_factory=toy_dataset_factory)
+    if resumes_at is not None:
+        state = trainer.state
+        assert (state.epoch, state.batch_in_epoch, state.step) == resumes_at
+    return trainer.fit()
 
 
 class SimulatedKill(RuntimeError):
@@ -76,7 +81,7 @@ def test_killed_run_resumes_with_identical_losses(tmp_path, uninterrupted):
         "step_00000004.pt", "step_00000006.pt", "step_00000008.pt"]  # 6 = end of epoch 1
     assert max(read_losses(tmp_path / "toy")) == 9  # steps 1..9 were logged before the kill
 
-    result = train(cfg, resume="auto")
+    result = train(cfg, resume="auto", resumes_at=(1, 2, 8))  # step 8 = 2 batches into epoch 2
     resumed = read_losses(result.run_dir)
     assert result.step == STEPS
     assert sorted(resumed) == list(range(1, STEPS + 1))
@@ -95,7 +100,7 @@ def test_max_steps_stop_mid_epoch_then_resume(tmp_path, uninterrupted, workers):
     assert (ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]) == (1, 1, 7)  # 1 batch into epoch 2
 
     result = train(toy_config(tmp_path, "train.val_every=0", f"train.num_workers={workers}"),
-                   resume=str(first.last_checkpoint))
+                   resume=str(first.last_checkpoint), resumes_at=(1, 1, 7))
     resumed = read_losses(result.run_dir)
     assert resumed[8] == pytest.approx(full_losses[8], rel=1e-6, abs=0)
     assert [resumed[s] for s in range(8, STEPS + 1)] == pytest.approx(
@@ -106,8 +111,8 @@ def test_max_steps_stop_mid_epoch_then_resume(tmp_path, uninterrupted, workers):
 def test_resume_continues_the_learning_rate_schedule(tmp_path):
     full = read_losses(train(toy_config(tmp_path / "a", "train.val_every=0")).run_dir, "train/lr")
     train(toy_config(tmp_path / "b", "train.val_every=0", "train.max_steps=5"))
-    resumed = read_losses(train(toy_config(tmp_path / "b", "train.val_every=0"), resume="auto").run_dir,
-                          "train/lr")
+    resumed = read_losses(train(toy_config(tmp_path / "b", "train.val_every=0"), resume="auto",
+                                resumes_at=(0, 5, 5)).run_dir, "train/lr")
     assert [resumed[s] for s in range(1, STEPS + 1)] == pytest.approx([full[s] for s in range(1, STEPS + 1)])
     assert full[1] < full[2] < full[3]  # linear warm-up over the first half epoch (3 steps) ...
     assert full[4] > full[8] > full[STEPS]  # ... then cosine decay
@@ -121,11 +126,14 @@ def test_resume_is_exact_on_the_synthetic_dataset_with_augmentation(tmp_path):
              "train.batch_size=2", "train.epochs=2")
     dataset_factory = None  # the real InterHand2.6M reader and DIR pipeline, training augmentation on
 
-    def fit(root, *more, resume=None):
-        return Trainer(toy_config(root, *extra, *more), resume=resume, model_factory=toy_model_factory,
-                       dataset_factory=dataset_factory).fit()
+    def fit(root, *more, resume=None, resumes_at=None):
+        trainer = Trainer(toy_config(root, *extra, *more), resume=resume, model_factory=toy_model_factory,
+                          dataset_factory=dataset_factory)
+        if resumes_at is not None:
+            assert (trainer.state.epoch, trainer.state.batch_in_epoch, trainer.state.step) == resumes_at
+        return trainer.fit()
 
     full = read_losses(fit(tmp_path / "full").run_dir)
     fit(tmp_path / "part", "train.max_steps=8")
-    resumed = read_losses(fit(tmp_path / "part", resume="auto").run_dir)
+    resumed = read_losses(fit(tmp_path / "part", resume="auto", resumes_at=(1, 2, 8)).run_dir)  # 6 steps/epoch
     assert [resumed[s] for s in range(9, 13)] == pytest.approx([full[s] for s in range(9, 13)], rel=1e-6, abs=0)
