@@ -450,3 +450,18 @@ def test_bad_skeleton_file_is_one_line_error(stb_root: Path, tmp_path: Path) -> 
     with pytest.raises(DataError) as exc:
         open_parsed_index(locate(root, "stb", "train"))
     _one_line(exc, str(path), "42 joints")
+
+
+def test_synth_command_writes_a_set_the_loader_reads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from dir_net.render.renderer import RenderUnavailableError
+
+    try:
+        rc = dirnet(["data", "synth", "--dataset", "rhd", "--frames", "1", str(tmp_path / "rhd")])
+    except RenderUnavailableError as exc:
+        no_gl(exc)
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dataset"] == "rhd" and summary["evaluation"] == {"images": 1, "annotations": 1}
+    assert (tmp_path / "rhd" / "dirnet_synth_rhd.json").is_file()
+    assert len(open_parsed_index(locate(tmp_path / "rhd", "rhd", "test"))) == 1
+    assert dirnet(["data", "synth", "--dataset", "stb", "--frames", "0", str(tmp_path / "stb")]) == 2
