@@ -4,12 +4,14 @@ Every hand with at least `data.hand2d.min_valid_joints` valid joints
 (mmpose: more than 11) is its own sample. Its 2D joints are the camera projection of the 3D joints
 (the dataset has no separate 2D labels); the crop is the tightest box around the valid 2D joints,
 made square (longest side) and padded x bbox_pad. Training augmentation: scale, rotation, flip.
+Image conventions (data.hand2d.normalize / crop_center / warp / box) follow the model's source:
+a converted mmpose checkpoint sets mmpose's (docs/CONVERT.md).
 A flip mirrors the image and the joints' x but the hand keeps its identity (a mirrored left hand
 stays sample `hand` = 1), as mmpose does for the 2D task.
 
 Sample keys:
 | key | shape / dtype | meaning |
-| image | (3, S, S) float32 | RGB, ImageNet-normalised |
+| image | (3, S, S) float32 | RGB, ImageNet-normalised (data.hand2d.normalize) |
 | id | () int64 | annotation id (a frame's two hands share it; (id, hand) is unique) |
 | hand | () int64 | 0 right, 1 left |
 | keypoints_2d | (21, 2) float32 | crop px, wrist-first |
