@@ -84,6 +84,29 @@ TIP_VERTEX_SETS: dict[str, tuple[int, int, int, int, int]] = {
 }
 
 
+# Sets that differ between the hands: (right ids, left ids). "dir_official": what the official DIR
+# model (its manopth-derived layer) uses for its 21 joints; the left middle tip is vertex 445.
+HAND_TIP_VERTEX_SETS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "dir_official": ((745, 317, 444, 556, 673), (745, 317, 445, 556, 673)),
+}
+
+
+def hand_tip_vertices(tips) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(right ids, left ids): a per-hand set name, a shared set name / 5 ids, or a pair of 5 ids."""
+    if isinstance(tips, str) and tips in HAND_TIP_VERTEX_SETS:
+        return HAND_TIP_VERTEX_SETS[tips]
+    if isinstance(tips, str):
+        if tips not in TIP_VERTEX_SETS:
+            raise ValueError(f"unknown tip vertex set {tips!r}; choose one of "
+                             f"{sorted(TIP_VERTEX_SETS) + sorted(HAND_TIP_VERTEX_SETS)}")
+        return TIP_VERTEX_SETS[tips], TIP_VERTEX_SETS[tips]
+    items = tuple(tips)
+    if len(items) == 2 and all(not isinstance(t, (int, np.integer)) for t in items):
+        return tip_vertices(tuple(items[0])), tip_vertices(tuple(items[1]))
+    ids = tip_vertices(items)
+    return ids, ids
+
+
 def tip_vertices(tips: str | tuple[int, ...]) -> tuple[int, ...]:
     """The tip vertex ids of a named set, or a given 5-tuple checked for length."""
     if isinstance(tips, str):

@@ -5,7 +5,13 @@ skinning weights, mean pose); the forward pass runs linear blend skinning for bo
 batched computation (hand axis 1: 0 = right, 1 = left). Units are metres.
 
 Joints are regressed from the POSED mesh (16 J_regressor rows + 5 fingertip vertices), in the
-wrist-first order, as DIR / IntagHand and InterHand2.6M's MANO joints do.
+wrist-first order, as DIR / IntagHand's evaluation and InterHand2.6M's MANO joints do
+(`joints_from="mesh"`, the default). `joints_from="skeleton"` takes the 16 joints from the
+kinematic chain instead (the translations of the global joint transforms, as manopth and hence the
+official DIR model do); the 5 tips are posed vertices either way. Fingertip ids may differ per
+hand (`tips="dir_official"`: the left middle tip is vertex 445), and the finger axis-angles can be
+turned into matrices by Rodrigues (default) or manopth's quaternion route
+(`finger_rotation="quaternion"`).
 """
 
 from __future__ import annotations
@@ -24,15 +30,16 @@ from torch import Tensor, nn
 
 from .convert import MODEL_KEYS, NUM_BETAS, NUM_POSE, SIDES, ModelFileError, ModelNotFoundError, load_model_arrays
 from .geometry import signed_volume
-from .joints import MANO_PARENTS, MANO_TO_WRIST_FIRST, tip_vertices
-from .rotations import axis_angle_to_matrix, to_matrix
+from .joints import MANO_PARENTS, MANO_TO_WRIST_FIRST, hand_tip_vertices
+from .rotations import FINGER_ROTATIONS, finger_rotation_fn, to_matrix
 
 logger = logging.getLogger("mano")
 
 ENV_VAR = "DIRNET_MANO_DIR"
 SYNTHETIC = "synthetic"
 POSE_REPRS = ("aa", "pca")
-ROOT_SHAPES = {"aa": (3,), "6d": (6,), "matrix": (3, 3)}
+ROOT_SHAPES = {"aa": (3,), "6d": (6,), "6d_robust": (6,), "matrix": (3, 3)}
+JOINT_SOURCES = ("mesh", "skeleton")
 NUM_FINGERS = 5  # MANO joints 1-15 are 5 chains of 3 (index, middle, pinky, ring, thumb)
 
 
@@ -48,20 +55,24 @@ class HandsOutput:
 # loading
 
 
-def load_hands(model_dir: str | os.PathLike | None = None, tips: str | tuple[int, ...] = "dir",
-               num_pca: int = 45, flat_hand_mean: bool = False) -> "TwoHands":
+def load_hands(model_dir: str | os.PathLike | None = None, tips: str | tuple = "dir",
+               num_pca: int = 45, flat_hand_mean: bool = False, joints_from: str = "mesh",
+               finger_rotation: str = "rodrigues") -> "TwoHands":
     """Both MANO hands as one layer.
 
     model_dir: folder with MANO_RIGHT / MANO_LEFT as .npz (converted) or .pkl (official, read
     without chumpy), directly or in a `mano/` subfolder; None -> env DIRNET_MANO_DIR -> the
     synthetic hand; "synthetic" -> the synthetic hand.
-    tips: fingertip vertex set name (see mano.joints.TIP_VERTEX_SETS) or 5 vertex ids.
+    tips: fingertip vertex set name (mano.joints.TIP_VERTEX_SETS or, per hand,
+    HAND_TIP_VERTEX_SETS), 5 vertex ids, or a pair (right ids, left ids).
     num_pca: PCA coefficients per hand for pose_repr="pca" (1-45).
     flat_hand_mean: pose zero is the flat hand (True) or MANO's mean hand (False).
+    joints_from / finger_rotation: see the module docstring.
     """
     arrays, source = _load_arrays(model_dir)
     return TwoHands(arrays["right"], arrays["left"], tips=tips, num_pca=num_pca,
-                    flat_hand_mean=flat_hand_mean, source=source)
+                    flat_hand_mean=flat_hand_mean, source=source, joints_from=joints_from,
+                    finger_rotation=finger_rotation)
 
 
 _synthetic_warned = False
@@ -86,6 +97,12 @@ def _warn_synthetic_once() -> None:
         "using the SYNTHETIC MANO-format hand, not the real MANO model; to use MANO, "
         "set %s (or pass model_dir) to a folder with MANO_RIGHT/MANO_LEFT .pkl from "
         "https://mano.is.tue.mpg.de (or .npz from `python -m mano convert`)", ENV_VAR)
+
+
+def load_arrays(model_dir: str | os.PathLike | None = None) -> tuple[dict[str, dict[str, Any]], str]:
+    """Both hands' validated model arrays {"right": ..., "left": ...} and their source (a folder or
+    "synthetic"), resolved as `load_hands` does; `TwoHands(arrays["right"], arrays["left"], ...)`."""
+    return _load_arrays(model_dir)
 
 
 def _load_arrays(model_dir: str | os.PathLike | None) -> tuple[dict[str, dict[str, Any]], str]:
@@ -160,21 +177,30 @@ def _outward_faces(arrays: dict[str, Any]) -> np.ndarray:
 class TwoHands(nn.Module):
     """Right and left MANO hands; see `load_hands` and `forward`."""
 
-    def __init__(self, right: dict[str, Any], left: dict[str, Any], tips: str | tuple[int, ...] = "dir",
-                 num_pca: int = 45, flat_hand_mean: bool = False, source: str = "") -> None:
+    def __init__(self, right: dict[str, Any], left: dict[str, Any], tips: str | tuple = "dir",
+                 num_pca: int = 45, flat_hand_mean: bool = False, source: str = "",
+                 joints_from: str = "mesh", finger_rotation: str = "rodrigues") -> None:
         super().__init__()
         if not 1 <= num_pca <= NUM_POSE:
             raise ValueError(f"num_pca must be in 1..{NUM_POSE}, got {num_pca}")
+        if joints_from not in JOINT_SOURCES:
+            raise ValueError(f"joints_from must be one of {JOINT_SOURCES}, got {joints_from!r}")
+        if finger_rotation not in FINGER_ROTATIONS:
+            raise ValueError(f"finger_rotation must be one of {FINGER_ROTATIONS}, got {finger_rotation!r}")
+        self.joints_from = joints_from
+        self.finger_rotation = finger_rotation
+        self._finger_to_matrix = finger_rotation_fn(finger_rotation)
         if right["v_template"].shape != left["v_template"].shape or right["f"].shape != left["f"].shape:
             raise ValueError("right and left models must have the same vertex and face counts")
         for arrays in (right, left):
             if not np.array_equal(np.asarray(arrays["kintree_table"])[0, 1:], MANO_PARENTS[1:]):
                 raise ValueError(f"{arrays['side']} model: kinematic tree is not MANO's 16-joint tree")
         left = _fix_left_shapedirs(right, left)
-        self.tips = tip_vertices(tips)
+        self.hand_tips = hand_tip_vertices(tips)  # (right ids, left ids)
+        self.tips = self.hand_tips[0]
         self.num_verts = int(right["v_template"].shape[0])
-        if max(self.tips) >= self.num_verts:
-            raise ValueError(f"tip vertex ids {self.tips} exceed the mesh's {self.num_verts} vertices")
+        if max(max(t) for t in self.hand_tips) >= self.num_verts:
+            raise ValueError(f"tip vertex ids {self.hand_tips} exceed the mesh's {self.num_verts} vertices")
         self.num_pca = num_pca
         self.flat_hand_mean = flat_hand_mean
         self.source = source
@@ -191,6 +217,7 @@ class TwoHands(nn.Module):
         self._add_buffer("joint_template", j_regressor @ self.v_template)  # (2, 16, 3)
         self._add_buffer("joint_shapedirs", torch.einsum("hjv,hvcl->hjcl", j_regressor, self.shapedirs))
         self._add_buffer("joint_regressor", self._regressor21(j_regressor))  # (2, 21, V)
+        self._add_buffer("tip_ids", torch.tensor(self.hand_tips, dtype=torch.long))  # (2, 5)
         self._add_buffer("hand_mean", stack(lambda m: m.pose_mean[3:]))  # (2, 45), 0 if flat
         components = np.stack([a["hands_components"] for a in (right, left)])
         self._add_buffer("hand_components", torch.from_numpy(components).float())  # (2, 45, 45)
@@ -204,8 +231,9 @@ class TwoHands(nn.Module):
 
     def _regressor21(self, j_regressor: Tensor) -> Tensor:
         """(2, 16, V) -> (2, 21, V): skeleton rows + one-hot fingertip rows, wrist-first order."""
-        tips = torch.zeros(2, len(self.tips), self.num_verts)
-        tips[:, torch.arange(len(self.tips)), torch.tensor(self.tips)] = 1.0
+        tips = torch.zeros(2, 5, self.num_verts)
+        for h, ids in enumerate(self.hand_tips):
+            tips[h, torch.arange(5), torch.tensor(ids)] = 1.0
         return torch.cat([j_regressor, tips], dim=1)[:, torch.from_numpy(MANO_TO_WRIST_FIRST)]
 
     @property
@@ -275,17 +303,23 @@ class TwoHands(nn.Module):
         finger_aa = finger_pose if pose_repr == "aa" else self._pca_to_aa(finger_pose, hands)
         finger_aa = finger_aa + self.hand_mean[hands]
         rot_root = to_matrix(root, root_repr)  # (B, H, 3, 3)
-        rot_fingers = axis_angle_to_matrix(finger_aa.reshape(batch, num_hands, 15, 3))
-        vertices = self._skin(hands, rot_root, rot_fingers, betas)
-        joints = torch.einsum("hjv,bhvc->bhjc", self.joint_regressor[hands], vertices)
+        rot_fingers = self._finger_to_matrix(finger_aa.reshape(batch, num_hands, 15, 3))
+        vertices, skeleton = self._skin(hands, rot_root, rot_fingers, betas)
+        if self.joints_from == "skeleton":
+            tips = self.tip_ids[hands][None, :, :, None].expand(batch, -1, -1, 3)
+            joints = torch.cat([skeleton, vertices.gather(2, tips)], dim=2)
+            joints = joints[:, :, torch.from_numpy(MANO_TO_WRIST_FIRST).to(joints.device)]
+        else:
+            joints = torch.einsum("hjv,bhvc->bhjc", self.joint_regressor[hands], vertices)
         if transl is not None:
             transl = _check_input(transl, "transl", (num_hands, 3), dtype, batch)
             vertices = vertices + transl[:, :, None]
             joints = joints + transl[:, :, None]
         return HandsOutput(vertices=vertices, joints=joints)
 
-    def _skin(self, hands: slice, rot_root: Tensor, rot_fingers: Tensor, betas: Tensor) -> Tensor:
-        """Linear blend skinning of (B, H) hands -> vertices (B, H, V, 3) before translation."""
+    def _skin(self, hands: slice, rot_root: Tensor, rot_fingers: Tensor, betas: Tensor) -> tuple[Tensor, Tensor]:
+        """Linear blend skinning of (B, H) hands -> vertices (B, H, V, 3) and posed skeleton joints
+        (B, H, 16, 3, MANO order: the kinematic chain's joint positions), before translation."""
         batch, num_hands = betas.shape[:2]
         v_shaped = self.v_template[hands] + torch.einsum("bhl,hvcl->bhvc", betas, self.shapedirs[hands])
         joints_rest = self.joint_template[hands] + torch.einsum("bhl,hjcl->bhjc", betas,
@@ -302,7 +336,7 @@ class TwoHands(nn.Module):
         per_vertex = torch.matmul(self.lbs_weights[hands].unsqueeze(0), transforms)  # (B, H, V, 12)
         per_vertex = per_vertex.reshape(batch, num_hands, -1, 3, 4)
         v_homogeneous = torch.cat([v_shaped, torch.ones_like(v_shaped[..., :1])], dim=-1)
-        return torch.einsum("bhvik,bhvk->bhvi", per_vertex, v_homogeneous)
+        return torch.einsum("bhvik,bhvk->bhvi", per_vertex, v_homogeneous), pos_all
 
 
 def _kinematic_chain(rot_root: Tensor, rot_fingers: Tensor, joints_rest: Tensor) -> tuple[Tensor, Tensor]:

@@ -21,8 +21,7 @@ from dir_net.models import build_model
 from overfit import fit_one_batch
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dir_r50_interhand.yaml"
-SMALL = ["model.backbone.width=8", "model.dir.width=32", "model.dir.joint_dim=32", "model.dir.plane_dim=8",
-         "model.dir.regressor_hidden=64"]
+SMALL = ["model.backbone.width=8", "model.dir.width=32", "model.dir.joint_dim=32", "model.dir.plane_dim=8"]
 STEPS = 80
 
 
@@ -51,7 +50,8 @@ def test_overfits_one_batch(one_thread, tmp_path):
     model = build_model(load_config(CONFIG, SMALL))
     batch = synthetic_batch(tmp_path / "synthetic")
     error_before = _vertex_error(model, batch)
-    history, _ = fit_one_batch(model, batch, steps=STEPS, lr=1e-3)
+    # at 2e-3 the official structure reaches ~9% of the initial loss and ~8% of the vertex error
+    history, _ = fit_one_batch(model, batch, steps=STEPS, lr=2e-3)
     assert min(history[-10:]) <= 0.1 * history[0], history[::10]
     error_after = _vertex_error(model, batch)
     assert error_after <= 0.1 * error_before, (error_before, error_after)

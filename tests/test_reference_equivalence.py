@@ -2,6 +2,192 @@
 its fixture, converted with the CLI's code path and run; outputs must match `outputs.npz`."""
 
 # --- dir_official --------------------------------------------------------------------------
+# The official DIR checkpoint format ({'net': sd}, and a DataParallel `module.` variant) is
+# regenerated from its fixture, converted by the CLI's code path (convert_file / write_converted,
+# config read back from the file as `dirnet eval` does), built with the fixture's hand model and run
+# in eval mode, fp32, on `inputs.npz['images']`. Every array of outputs.npz is compared under the
+# rules of the fixture's own compare_outputs.py; the project-convention outputs are checked too.
+
+import importlib.util  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from dir_net.cli import main as dirnet_main  # noqa: E402
+from dir_net.convert import convert_file, write_converted  # noqa: E402
+from dir_net.engine.checkpoint import load_model_weights, read_checkpoint  # noqa: E402
+from dir_net.engine.evaluation import config_from_checkpoint  # noqa: E402
+from dir_net.models import build_model  # noqa: E402
+from reference_fixtures import fixture_dir, make_state_dict  # noqa: E402
+
+DIR_MAPS = ("c1", "c2", "c3", "c4", "up", "skip", "fused", "mfp_fused", "enhanced", "conv_final")
+
+
+def _dir_official_rule():
+    """`rule(name) -> (kind, tolerance)` of the fixture's compare_outputs.py (one source of truth)."""
+    path = fixture_dir("dir_official") / "compare_outputs.py"
+    spec = importlib.util.spec_from_file_location("dir_official_compare_outputs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.rule
+
+
+def _dir_official_arrays(trace: dict) -> dict:
+    """The model's trace under the names of outputs.npz (maps as .chmean / .pixmean fingerprints)."""
+    out = {}
+    for name, value in trace.items():
+        value = value.detach()
+        if name == "s2/proj_feat":
+            name = "final/proj_feat"
+        if value.dim() == 4 and name.split("/")[1] in DIR_MAPS:
+            out[f"{name}.chmean"] = value.double().mean(dim=(2, 3)).float().numpy()
+            out[f"{name}.pixmean"] = value.double().mean(dim=1).float().numpy()
+        else:
+            out[name] = value.numpy().astype(np.uint8) if value.dtype == torch.bool else value.float().numpy()
+    return out
+
+
+@pytest.fixture(scope="module")
+def dir_official_run(tmp_path_factory):
+    """Regenerated official checkpoints, the converted file and one traced forward pass."""
+    fixture = fixture_dir("dir_official")
+    tmp = tmp_path_factory.mktemp("dir_official")
+    generator = fixture / "make_state_dict.py"
+    src = make_state_dict(generator, tmp / "latest.pth", "--wrap", "net")
+    converted = convert_file("dir-official", src)
+    dst = write_converted(converted, tmp / "converted.pt", "dir-official", src)
+    cfg = config_from_checkpoint(dst, [f"mano.model_dir={fixture / 'mano'}"])
+    model = build_model(cfg)
+    load_model_weights(dst, model)  # strict: names and shapes
+    model.eval()
+    images = torch.from_numpy(np.load(fixture / "inputs.npz")["images"])
+    trace: dict = {}
+    with torch.no_grad():
+        pred = model(images, trace)
+    return {"fixture": fixture, "tmp": tmp, "src": src, "converted": converted, "dst": dst, "model": model,
+            "pred": pred, "mine": _dir_official_arrays(trace), "ref": np.load(fixture / "outputs.npz")}
+
+
+def test_dir_official_fixture_matches_every_reference_array(dir_official_run):
+    rule, ref, mine = _dir_official_rule(), dir_official_run["ref"], dir_official_run["mine"]
+    assert sorted(set(ref.files) - set(mine)) == []  # all 166 arrays are produced
+    failed = []
+    for name in ref.files:
+        want, got = ref[name].astype(np.float64), mine[name].astype(np.float64)
+        assert got.shape == want.shape, name
+        kind, tol = rule(name)
+        worst = float(np.abs(got - want).max())
+        limit = tol * float(np.abs(want).max()) if kind == "rel" else tol
+        if not (np.isfinite(got).all() and worst <= limit):
+            failed.append(f"{name}: max|diff| {worst:.3e} > {limit:.1e}")
+    assert not failed, failed
+
+
+def test_dir_official_prediction_follows_the_project_conventions(dir_official_run):
+    """Hand 0 = right, offset = left - right wrist in metres, root_6d = the rotation's columns,
+    seg (background, right, left) and dense (R, G, B): the converted heads' channel orders."""
+    ref, pred = dir_official_run["ref"], dir_official_run["pred"]
+    assert len(pred.stages) == 3
+    for k, stage in enumerate(pred.stages):
+        for h, hand in enumerate(("right", "left")):
+            np.testing.assert_allclose(stage.joints[:, h], ref[f"s{k}/joints_{hand}"], atol=1e-5, rtol=0)
+            np.testing.assert_allclose(stage.vertices[:, h], ref[f"s{k}/verts_{hand}"], atol=1e-5, rtol=0)
+            np.testing.assert_allclose(stage.joints_uv[:, h], ref[f"s{k}/joint_uv_{hand}"], atol=1e-4, rtol=0)
+            rot = ref[f"s{k}/root_rotmat_{hand}"]
+            np.testing.assert_allclose(stage.root_6d[:, h], np.concatenate([rot[..., 0], rot[..., 1]], -1), atol=1e-4)
+            np.testing.assert_allclose(stage.finger_pose[:, h], ref[f"s{k}/pca_{hand}"], atol=1e-4, rtol=0)
+            np.testing.assert_allclose(stage.cam[:, h], ref[f"s{k}/cam_{hand}"], atol=1e-4, rtol=0)
+        np.testing.assert_allclose(stage.offset, -ref[f"s{k}/offset_m"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(pred.joints[:, 1] - pred.joints[:, 1, :1], ref["s2/joints_left"], atol=1e-5)
+    np.testing.assert_allclose(pred.joints[:, 1, 0], -ref["s2/offset_m"], atol=1e-4)
+    np.testing.assert_allclose(pred.joints_2d[:, 0], (ref["s2/joint_uv_right"] + 1) * 128, atol=1e-2)
+    seg, dense = ref["final/seg"], ref["final/dense"]
+    tol = 1e-4 * max(np.abs(seg).max(), np.abs(dense).max())
+    np.testing.assert_allclose(pred.aux["seg"], seg[:, [0, 2, 1]], atol=tol, rtol=0)
+    np.testing.assert_allclose(pred.aux["dense"], dense[:, [2, 1, 0]], atol=tol, rtol=0)
+    np.testing.assert_allclose(pred.aux["attention"][:, 0], ref["s0/attn_right"][:, 0], atol=1e-4, rtol=0)
+
+
+def test_dir_official_converter_notes_and_config(dir_official_run):
+    converted = dir_official_run["converted"]
+    notes = " | ".join(converted.notes)
+    for dropped in ("backbone.fc.*", "STEblocks.0.*", "seg_loss.weight", "img_gird", "60 MANO buffers"):
+        assert dropped in notes, dropped
+    assert converted.config["model"]["name"] == "dir" and converted.config["data"]["image_size"] == 256
+    assert not converted.config["model"]["dir"]["mano_from_checkpoint"]
+    assert len(converted.model_state) == 874  # 963 official tensors - 2 fc - 24 block 0 - 1 - 2 grids - 60 MANO
+    ckpt = read_checkpoint(dir_official_run["dst"])
+    assert ckpt["converted_from"]["source"] == "dir-official" and ckpt["config"] == converted.config
+
+
+def test_dir_official_cli_round_trip_with_module_prefix(dir_official_run, capsys):
+    """`dirnet convert` on the DataParallel-named variant gives the same tensors as the bare one."""
+    tmp = dir_official_run["tmp"]
+    src = make_state_dict(dir_official_run["fixture"] / "make_state_dict.py", tmp / "module.pth",
+                          "--wrap", "net", "--prefix", "module.")
+    dst = tmp / "cli.pt"
+    assert dirnet_main(["convert", "--from", "dir-official", str(src), str(dst)]) == 0
+    out = capsys.readouterr().out
+    assert "note: dropped 2 tensors: backbone.fc.*" in out and f"wrote {dst}" in out
+    src.unlink()  # 360 MB
+    state = read_checkpoint(dst)["model"]
+    expected = dir_official_run["converted"].model_state
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[k], v) for k, v in expected.items())
+
+
+def _refused(tmp, capsys, name: str, obj=None, raw: bytes | None = None) -> str:
+    src, dst = tmp / name, tmp / f"{name}.pt"
+    if raw is not None:
+        src.write_bytes(raw)
+    else:
+        torch.save(obj, src)
+    assert dirnet_main(["convert", "--from", "dir-official", str(src), str(dst)]) == 2
+    assert not dst.exists()
+    captured = capsys.readouterr()
+    message = (captured.err + captured.out).strip()
+    assert len(message.splitlines()) == 1 and str(src) in message, message
+    return message
+
+
+def test_dir_official_refuses_broken_files(dir_official_run, tmp_path, capsys):
+    with open(dir_official_run["src"], "rb") as f:
+        head = f.read(4 << 20)
+    assert "truncated" in _refused(tmp_path, capsys, "truncated.pth", raw=head)
+    internet = {"module.backbone_net.resnet.conv1.weight": torch.zeros(64, 3, 7, 7),
+                "module.pose_net.joint_deconv_1.deconv.0.weight": torch.zeros(2048, 256, 4, 4)}
+    assert "'backbone_net.resnet.conv1.weight'" in _refused(tmp_path, capsys, "internet.pth", internet)
+    wrong = {"net": {"backbone.conv1.weight": torch.zeros(64, 3, 5, 5)}}
+    message = _refused(tmp_path, capsys, "wrong_shape.pth", wrong)
+    assert "'backbone.conv1.weight'" in message and "[64, 3, 5, 5]" in message
+    partial = {"net": {"backbone.conv1.weight": torch.zeros(64, 3, 7, 7)}}
+    assert "missing, first 'backbone.bn1.weight'" in _refused(tmp_path, capsys, "partial.pth", partial)
+    grid = {"net": {"decoder.projecter_4.img_gird": torch.zeros(64, 2)}}
+    assert "another input size" in _refused(tmp_path, capsys, "grid.pth", grid)
+
+
+def test_dir_official_mano_from_the_checkpoint(dir_official_run):
+    """--option mano=checkpoint: the checkpoint's MANO arrays become model buffers and are used."""
+    fixture = dir_official_run["fixture"]
+    converted = convert_file("dir-official", dir_official_run["src"], {"mano": "checkpoint"})
+    assert converted.config["model"]["dir"]["mano_from_checkpoint"]
+    assert any("checkpoint's arrays" in n for n in converted.notes)
+    cfg = dict(converted.config, mano=dict(converted.config["mano"], model_dir="synthetic"))
+    model = build_model(cfg)
+    model.load_state_dict(converted.model_state, strict=True)
+    arrays = np.load(fixture / "mano" / "MANO_LEFT.npz")
+    np.testing.assert_allclose(model.hands.v_template[1], arrays["v_template"], atol=1e-7)
+    model.eval()
+    image = torch.from_numpy(np.load(fixture / "inputs.npz")["images"][:1])
+    with torch.no_grad():
+        stages, _ = model.run(image)
+    ref = dir_official_run["ref"]
+    np.testing.assert_allclose(stages[0].verts["left"], ref["s0/verts_left"][:1], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(stages[-1].joints["right"], ref["s2/joints_right"][:1], atol=1e-5, rtol=0)
+    with pytest.raises(Exception, match="choose files or checkpoint"):
+        convert_file("dir-official", dir_official_run["src"], {"mano": "both"})
+
 
 # --- internet_official, internet_mmpose, sb2d_mmpose ---------------------------------------
 # Each fixture: regenerate the public checkpoint, convert it through the CLI's code path, read the

@@ -20,7 +20,7 @@ from dir_net.utils.io import torch_save
 from gl import no_gl
 
 SMALL = ["model.backbone.width=8", "model.dir.width=32", "model.dir.joint_dim=32", "model.dir.plane_dim=8",
-         "model.dir.regressor_hidden=64", "data.image_size=128"]
+         "data.image_size=128"]
 H, W = 180, 240
 
 

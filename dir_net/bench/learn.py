@@ -168,7 +168,7 @@ def _model_settings(cfg: Any) -> dict[str, Any]:
         d = m.dir
         out.update(refine=bool(d.refine), stages=int(d.stages), attention=d.attention, width=int(d.width),
                    joint_dim=int(d.joint_dim), plane_dim=int(d.plane_dim), gcn_layers=int(d.gcn_layers),
-                   tf_layers=int(d.tf_layers), regressor_hidden=int(d.regressor_hidden),
+                   tf_layers=int(d.tf_layers),
                    rotation_aug_deg=float(cfg.data.dir.rotation))
     elif m.name == "internet":
         i = m.internet

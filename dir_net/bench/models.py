@@ -20,8 +20,8 @@ MODEL_OVERRIDES = {
 
 # A few-MB DIR / InterNet for smoke runs and tests (`dirnet bench all --smoke`).
 SMOKE_OVERRIDES = (
-    "model.backbone.width=8", "model.dir.attention=light", "model.dir.width=16", "model.dir.joint_dim=16",
-    "model.dir.plane_dim=8", "model.dir.regressor_hidden=32", "model.dir.gcn_layers=1", "model.dir.tf_layers=1",
+    "model.backbone.width=8", "model.dir.attention=paper", "model.dir.width=16", "model.dir.joint_dim=16",
+    "model.dir.plane_dim=8", "model.dir.gcn_layers=1", "model.dir.tf_layers=1",
     "model.internet.deconv_channels=16", "model.internet.depth_bins=8", "model.internet.root_bins=8",
     "model.internet.hidden=16",
 )

@@ -1,11 +1,19 @@
-"""Semantic graph convolution over the 21-joint hand skeleton (intra-hand interaction).
+"""Per-hand graph convolution over the 21-joint skeleton (intra-hand interaction; official
+`gcn_{left,right}`, a "ResSimplePGCN" of 4 layers without residual connections).
 
-Dense formulation: with 21 nodes the whole graph is a (21, 21) matrix, and a layer is two
-batched matmuls. A torch-geometric MessagePassing version of the same layer (edge-index graph of
-B*2 hands, `utils.softmax` over incoming edges) gave identical outputs (max diff 1e-7) but was
-slower on CPU, fwd+bwd of one 128-channel layer: 0.77 ms vs 0.43 ms for 4 hands and 13.4 ms vs
-5.7 ms for 128 hands (batch 64), because it materialises per-edge messages and index scatters for
-what is a tiny dense product. So the dense form is kept.
+One layer: x <- ReLU(BN1d(PGraphConv(x))), BN over the channels (shared by the joints).
+PGraphConv(x), x (B, 21, C_in):
+  h0[n] = x[n] W[0, n], h1[n] = x[n] W[1, n]   (a separate C_in x C_out matrix per joint n)
+  A0 = row-softmax(e_0 on the diagonal, -9e15 elsewhere)        = the identity (e_0 has no effect)
+  A1 = row-softmax(e_1 at the skeleton's neighbour pairs, -9e15 elsewhere)   (no self loops)
+  out = A0 h0 + A1 h1 + bias
+e_1[k] belongs to the k-th directed neighbour pair (i, j) in row-major order (README of the
+reference fixture, section 6.8): 0:(0,1), 1:(0,5), 2:(0,9), ...
+
+Dense formulation: with 21 nodes a layer is a per-joint batched matmul plus a (21, 21) product.
+(An earlier torch-geometric MessagePassing version of a skeleton layer gave identical outputs but
+was slower on CPU, 0.77 vs 0.43 ms fwd+bwd for 4 hands, because it materialises per-edge
+messages for what is a tiny dense product.)
 """
 
 from __future__ import annotations
@@ -16,66 +24,70 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-
-def skeleton_adjacency(parents: Sequence[int]) -> Tensor:
-    """(N, N) bool: bones in both directions plus self loops."""
-    n = len(parents)
-    adj = torch.eye(n, dtype=torch.bool)
-    for child, parent in enumerate(parents):
-        if parent >= 0:
-            adj[parent, child] = adj[child, parent] = True
-    return adj
+NEG_INF = -9e15  # the official masking value (finite: exp underflows to exactly 0)
 
 
-class SemGraphConv(nn.Module):
-    """Semantic graph convolution (Zhao et al., CVPR 2019) with per-node modulation.
+def neighbour_pairs(bones: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Directed neighbour pairs (i, j) of an undirected bone list, row-major sorted."""
+    return sorted({(int(a), int(b)) for a, b in bones} | {(int(b), int(a)) for a, b in bones})
 
-    out_i = a_ii * (x_i W_self) + sum_{j != i} a_ij * (x_j W_nbr), then scaled per node and channel.
-    a = row-softmax of learnable edge logits restricted to the skeleton (self loops included), so
-    every bone learns its own weight; `node_scale` (N, C_out) gives each joint its own channel gains.
-    """
 
-    def __init__(self, in_dim: int, out_dim: int, adjacency: Tensor) -> None:
+class PGraphConv(nn.Module):
+    """Graph convolution with per-joint weights (official `gconv`: W, e_0, e_1, bias)."""
+
+    def __init__(self, in_dim: int, out_dim: int, num_joints: int, bones: Sequence[tuple[int, int]]) -> None:
         super().__init__()
-        n = adjacency.shape[0]
-        rows, cols = adjacency.nonzero(as_tuple=True)
-        self.register_buffer("rows", rows, persistent=False)
-        self.register_buffer("cols", cols, persistent=False)
-        self.register_buffer("eye", torch.eye(n), persistent=False)
-        self.weight = nn.Parameter(torch.empty(2, in_dim, out_dim))  # [self, neighbour]
-        self.edge_logits = nn.Parameter(torch.ones(rows.numel()))
-        self.node_scale = nn.Parameter(torch.ones(n, out_dim))
-        self.bias = nn.Parameter(torch.zeros(out_dim))
-        bound = math.sqrt(6.0 / (in_dim + out_dim))
-        nn.init.uniform_(self.weight, -bound, bound)
+        pairs = neighbour_pairs(bones)
+        self.register_buffer("rows", torch.tensor([p[0] for p in pairs]), persistent=False)
+        self.register_buffer("cols", torch.tensor([p[1] for p in pairs]), persistent=False)
+        self.register_buffer("diag", torch.arange(num_joints), persistent=False)
+        self.W = nn.Parameter(torch.empty(2, num_joints, in_dim, out_dim))
+        self.e_0 = nn.Parameter(torch.ones(1, num_joints))
+        self.e_1 = nn.Parameter(torch.ones(1, len(pairs)))
+        self.bias = nn.Parameter(torch.empty(out_dim))
+        # Glorot-uniform weights, bias U(+-1/sqrt(out)) (SemGCN's initialisation)
+        nn.init.xavier_uniform_(self.W.data, gain=1.414)
+        stdv = 1.0 / math.sqrt(out_dim)
+        nn.init.uniform_(self.bias, -stdv, stdv)
 
-    def adjacency(self) -> Tensor:
-        n = self.eye.shape[0]
-        logits = self.edge_logits.new_full((n, n), float("-inf"))
-        logits = logits.index_put((self.rows, self.cols), self.edge_logits)
-        return torch.softmax(logits, dim=-1)
+    def adjacency(self) -> tuple[Tensor, Tensor]:
+        """(A0, A1), each (N, N), rows summing to 1."""
+        n = self.diag.numel()
+        a0 = self.e_0.new_full((n, n), NEG_INF).index_put((self.diag, self.diag), self.e_0[0])
+        a1 = self.e_1.new_full((n, n), NEG_INF).index_put((self.rows, self.cols), self.e_1[0])
+        return torch.softmax(a0, dim=1), torch.softmax(a1, dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (..., N, C_in) -> (..., N, C_out)."""
-        adj = self.adjacency()
-        h_self = x @ self.weight[0]
-        h_nbr = x @ self.weight[1]
-        diag = (adj * self.eye).sum(dim=-1, keepdim=True)  # (N, 1)
-        out = diag * h_self + (adj * (1 - self.eye)) @ h_nbr
-        return out * self.node_scale + self.bias
+        """x (B, N, C_in) -> (B, N, C_out)."""
+        a0, a1 = self.adjacency()
+        h0 = torch.einsum("bni,nio->bno", x, self.W[0])
+        h1 = torch.einsum("bni,nio->bno", x, self.W[1])
+        return a0 @ h0 + a1 @ h1 + self.bias
 
 
-class SkeletonGCN(nn.Module):
-    """`layers` residual semantic graph convolutions, each followed by LayerNorm and ReLU."""
+class GraphConvLayer(nn.Module):
+    """x <- ReLU(BN1d(PGraphConv(x))) (official `gconv_layers.i`: `.gconv`, `.bn`)."""
 
-    def __init__(self, dim: int, layers: int, parents: Sequence[int]) -> None:
+    def __init__(self, in_dim: int, out_dim: int, num_joints: int, bones: Sequence[tuple[int, int]]) -> None:
         super().__init__()
-        adjacency = skeleton_adjacency(parents)
-        self.convs = nn.ModuleList(SemGraphConv(dim, dim, adjacency) for _ in range(layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(layers))
+        self.gconv = PGraphConv(in_dim, out_dim, num_joints, bones)
+        self.bn = nn.BatchNorm1d(out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x (B, 2, 21, C): both hands share the weights; they never exchange messages here."""
-        for conv, norm in zip(self.convs, self.norms):
-            x = x + torch.relu(norm(conv(x)))
+        return torch.relu(self.bn(self.gconv(x).transpose(1, 2)).transpose(1, 2))
+
+
+class HandGCN(nn.Module):
+    """`layers` graph-conv layers for one hand, no skip connections (official `gcn_{hand}`)."""
+
+    def __init__(self, dim: int, layers: int, bones: Sequence[tuple[int, int]], num_joints: int = 21) -> None:
+        super().__init__()
+        self.gconv_layers = nn.ModuleList(GraphConvLayer(dim, dim, num_joints, bones) for _ in range(layers))
+
+    def forward(self, x: Tensor, trace: dict | None = None, layer0_key: str = "") -> Tensor:
+        """x (B, 21, C) -> (B, 21, C); `trace[layer0_key]` receives the first layer's output."""
+        for i, layer in enumerate(self.gconv_layers):
+            x = layer(x)
+            if trace is not None and i == 0:
+                trace[layer0_key] = x
         return x

@@ -1,14 +1,28 @@
-"""Projecting joint features back onto the 2D feature map (DIR Sec. 3.2.3 and Table 1).
+"""Projecting joint features back onto the 2D map (DIR Sec. 3.2.3 and Table 1), official semantics.
 
-- `mfp` (multi-plane feature projection, the paper's method): one plane per bone and hand; pixels
-  within `radius` map pixels of the projected bone segment get the two endpoint joint features
-  blended by the position along the bone; 2 hands x 20 bones x C planes.
-- `single_plane` (Table 1 "SFP"): the same rasterised features averaged into one C-channel plane,
-  so features of different joints and hands mix where bones overlap.
-- `multi_plane_heatmap` (Table 1 "MHP"): one Gaussian heatmap per joint (42 planes); positions
-  only, no joint features.
-Each is followed by conv3x3 -> BN -> ReLU to the decoder width. All are vectorised over batch,
-hands, bones and pixels.
+Coordinates: uv in [-1, 1] of the crop (grid_sample, align_corners False) -> map pixels
+q = (uv + 1) / 2 * (W, H); the pixel in row i, column c has its centre at p = (c + 0.5, i + 0.5).
+
+Multi-plane feature projection (`mfp`, the paper's method, official `bone_proj`): for each hand
+and each bone b = (parent P_b, child C_b) of the 20 (wrist-first skeleton), with a = q[P_b],
+e = q[C_b] and d = (e - a) / |e - a|:
+  dist = hypot(max((a - p).d, (p - e).d, 0), (p - a) x d)   (distance to the segment)
+  mask = dist < radius                                      (strict; a zero-length bone -> NaN -> False)
+  D_a = |p - a + 1e-6|, D_e = |p - e + 1e-6|                 (torch pairwise_distance semantics)
+  w_parent = 1 - D_a / (D_a + D_e), w_child = 1 - D_e / (D_a + D_e)
+  plane[b, c](p) = mask * (w_parent f[P_b, c] + w_child f[C_b, c])
+Planes (B, 20 * C, H, W), channel b * C + c, left hand then right hand (2 x 20 x C in all), then
+the projector's `fusion`: Conv3x3 (bias) -> BN -> ReLU -> Conv1x1.
+
+Factorised form (`project_fused`, the default): the Conv3x3 is linear, so
+conv(planes)[o] = sum_{h,b,e} conv(W_{h,b,e}, G[o,h,b,e]) with the endpoint weight maps
+W_{h,b,e} = mask * w_e and per-sample kernels G[o,h,b,e] = sum_c K[o,(h,b,c)] f_h[end_e(b), c]:
+a grouped conv over 2 x 20 x 2 = 80 weight maps instead of 2,560 planes (exact up to float
+summation order; docs/BENCHMARKS.md). `explicit_planes` builds the planes themselves.
+
+Table 1 ablations: `single_plane` (SFP) averages the features of every covering bone of both hands
+into one C-channel plane; `multi_plane_heatmap` (MHP) gives one Gaussian (sigma = radius map
+pixels) per joint and hand, 42 planes, positions only.
 """
 
 from __future__ import annotations
@@ -20,127 +34,83 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 PROJECTIONS = ("none", "single_plane", "multi_plane_heatmap", "mfp")
+PAIRWISE_EPS = 1e-6
 
 
-def uv_to_map_pixels(uv: Tensor, height: int, width: int) -> Tensor:
-    """[-1, 1] crop coordinates -> map pixel coordinates with pixel i's centre at i (align_corners=False)."""
-    scale = uv.new_tensor([width, height])
-    return (uv + 1) * 0.5 * scale - 0.5
+def uv_to_pixels(uv: Tensor, height: int, width: int) -> Tensor:
+    """[-1, 1] crop coordinates (..., 2) -> map pixel coordinates with pixel c's centre at c + 0.5."""
+    return (uv + 1) / 2 * uv.new_tensor([width, height])
 
 
-def pixel_grid(height: int, width: int, like: Tensor) -> Tensor:
-    """(H*W, 2) pixel-centre coordinates (x, y), row-major."""
-    ys, xs = torch.meshgrid(
-        torch.arange(height, dtype=like.dtype, device=like.device),
-        torch.arange(width, dtype=like.dtype, device=like.device),
-        indexing="ij",
-    )
+def pixel_centres(height: int, width: int, like: Tensor) -> Tensor:
+    """(H*W, 2) pixel centres (x, y) = (c + 0.5, i + 0.5), row-major over (i, c) (official `img_gird`)."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=like.dtype, device=like.device) + 0.5,
+                            torch.arange(width, dtype=like.dtype, device=like.device) + 0.5, indexing="ij")
     return torch.stack([xs, ys], dim=-1).reshape(-1, 2)
 
 
-def bone_weights(joints_px: Tensor, bones: Tensor, height: int, width: int, radius: float) -> Tensor:
-    """Endpoint blend weights of every pixel near every bone.
+def bone_weights(joints_px: Tensor, parents: Tensor, children: Tensor, height: int, width: int,
+                 radius: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Masks and blend weights of every pixel for every bone (module docstring).
 
-    joints_px (B, 2, 21, 2) map pixels; bones (K, 2) long (parent, child).
-    Returns (B, 2, K, 2, H*W): weight of the parent (index 0) and child (index 1) feature at each
-    pixel, (1 - t, t) with t the pixel's position along the bone, zero farther than `radius`.
+    joints_px (B, J, 2) map pixels; parents / children (K,) long.
+    Returns mask (B, K, P) bool, w_parent and w_child (B, K, P), zero outside the mask.
     """
-    a = joints_px[:, :, bones[:, 0], None, :]  # (B, 2, K, 1, 2)
-    b = joints_px[:, :, bones[:, 1], None, :]
-    grid = pixel_grid(height, width, joints_px)  # (P, 2)
-    ab = b - a
-    t = ((grid - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-6)
-    t = t.clamp(0.0, 1.0)  # (B, 2, K, P)
-    dist = (grid - (a + t[..., None] * ab)).norm(dim=-1)
-    near = (dist <= radius).to(joints_px.dtype)
-    return torch.stack([(1 - t) * near, t * near], dim=3)
+    p = pixel_centres(height, width, joints_px)[None, None]  # (1, 1, P, 2)
+    a = joints_px[:, parents, None, :]  # (B, K, 1, 2)
+    e = joints_px[:, children, None, :]
+    ea = e - a
+    d = ea / torch.hypot(ea[..., 0], ea[..., 1])[..., None]
+    s = ((a - p) * d).sum(-1)
+    t = ((p - e) * d).sum(-1)
+    h = torch.clamp_min(torch.maximum(s, t), 0.0)
+    pa = p - a
+    c = pa[..., 0] * d[..., 1] - pa[..., 1] * d[..., 0]
+    mask = torch.hypot(h, c) < radius  # (B, K, P); NaN (zero-length bone) -> False
+    dist_a = torch.linalg.vector_norm(p - a + PAIRWISE_EPS, dim=-1)
+    dist_e = torch.linalg.vector_norm(p - e + PAIRWISE_EPS, dim=-1)
+    total = dist_a + dist_e
+    zero = torch.zeros((), dtype=joints_px.dtype, device=joints_px.device)
+    w_parent = torch.where(mask, 1 - dist_a / total, zero)
+    w_child = torch.where(mask, 1 - dist_e / total, zero)
+    return mask, w_parent, w_child
 
 
-class _ToWidth(nn.Sequential):
-    def __init__(self, in_ch: int, out_ch: int) -> None:
-        super().__init__(
-            nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)
-        )
+def explicit_planes(feat: Tensor, parents: Tensor, children: Tensor, w_parent: Tensor, w_child: Tensor,
+                    height: int, width: int) -> Tensor:
+    """One hand's planes (B, K * C, H, W), channel k * C + c. feat (B, J, C); weights (B, K, P)."""
+    planes = (w_parent[:, :, None] * feat[:, parents, :, None] + w_child[:, :, None] * feat[:, children, :, None])
+    return planes.reshape(feat.shape[0], -1, height, width)
 
 
-class BoneProjection(nn.Module):
-    """`mfp` (one plane per hand and bone) or `single_plane` (all averaged into one plane)."""
+def project_fused(conv: nn.Conv2d, ends: Tensor, weights: Tensor, height: int, width: int) -> Tensor:
+    """conv(explicit planes of both hands) without building them (module docstring).
 
-    def __init__(self, feat_dim: int, out_ch: int, bones: Sequence[tuple[int, int]], multi_plane: bool) -> None:
-        super().__init__()
-        self.multi_plane = multi_plane
-        self.factorised = True  # False: build the explicit planes (same output; the official code's FLOPs)
-        self.register_buffer("bones", torch.tensor(bones, dtype=torch.long), persistent=False)
-        planes = 2 * len(bones) * feat_dim if multi_plane else feat_dim
-        self.conv = _ToWidth(planes, out_ch)
-
-    def forward(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
-        """joint_feat (B, 2, 21, C), joints_uv (B, 2, 21, 2) in [-1, 1] -> (B, out_ch, H, W)."""
-        h, w = size
-        ends, weights = self._endpoints(joint_feat, joints_uv, h, w, radius)
-        if self.multi_plane and self.factorised:
-            return self.conv[2](self.conv[1](self._project_planes(ends, weights, h, w)))
-        return self.conv(self._planes(ends, weights).reshape(joint_feat.shape[0], -1, h, w))
-
-    def explicit_planes(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
-        """The feature planes themselves (B, planes, H, W), what the conv sees in the paper's
-        formulation (for tests and figures)."""
-        h, w = size
-        ends, weights = self._endpoints(joint_feat, joints_uv, h, w, radius)
-        return self._planes(ends, weights).reshape(joint_feat.shape[0], -1, h, w)
-
-    def _endpoints(self, joint_feat: Tensor, joints_uv: Tensor, h: int, w: int, radius: float) -> tuple[Tensor, Tensor]:
-        """Bone endpoint features (B, 2, K, 2, C) and their blend weights (B, 2, K, 2, P)."""
-        weights = bone_weights(uv_to_map_pixels(joints_uv, h, w), self.bones, h, w, radius)
-        ends = torch.stack([joint_feat[:, :, self.bones[:, 0]], joint_feat[:, :, self.bones[:, 1]]], dim=3)
-        return ends, weights
-
-    def _planes(self, ends: Tensor, weights: Tensor) -> Tensor:
-        """MFP: (B, 2, K, C, P) one plane per hand and bone; single plane: (B, C, P) averaged."""
-        if self.multi_plane:
-            return torch.einsum("bhkec,bhkep->bhkcp", ends, weights)
-        total = torch.einsum("bhkec,bhkep->bcp", ends, weights)
-        count = (weights.sum(dim=3) > 0).to(weights.dtype).sum(dim=(1, 2))  # bones covering each pixel
-        return total / count.clamp_min(1.0)[:, None]
-
-    def _project_planes(self, ends: Tensor, weights: Tensor, h: int, w: int) -> Tensor:
-        """conv3x3 of the 2 x K x C feature planes without building them (exact, the conv is linear).
-
-        plane[(h,k,c), p] = sum_e ends[h,k,e,c] * weights[h,k,e,p], so
-        conv(planes)[o] = conv(weights, G) with per-sample kernels G[o,(h,k,e)] = sum_c W[o,(h,k,c)] ends[h,k,e,c]:
-        a conv over 2 x K x 2 endpoint weight maps instead of 2 x K x C planes (80 vs 2,560 input
-        channels; DIR 36.4 -> 21.8 GFLOPs, docs/BENCHMARKS.md). `explicit_planes` is the direct form.
-        ends (B, 2, K, 2, C); weights (B, 2, K, 2, P) -> (B, out_ch, H, W) before BN and ReLU.
-        """
-        conv = self.conv[0]
-        b, _, k, _, c = ends.shape
-        kernel = conv.weight.view(conv.out_channels, 2, k, c, 3, 3)
-        g = torch.einsum("ohkcxy,bhkec->bohkexy", kernel, ends.to(kernel.dtype))
-        out = F.conv2d(weights.reshape(1, b * 4 * k, h, w).to(g.dtype),
-                       g.reshape(b * conv.out_channels, 4 * k, 3, 3), padding=1, groups=b)
-        return out.view(b, conv.out_channels, h, w)
+    ends (B, 2, K, 2, C): endpoint features per hand (left, right), bone, end (parent, child);
+    weights (B, 2, K, 2, P): the matching endpoint weight maps. Returns (B, O, H, W) incl. bias.
+    """
+    b, hands, k, _, c = ends.shape
+    kernel = conv.weight.view(conv.out_channels, hands, k, c, *conv.kernel_size)
+    g = torch.einsum("ohkcxy,bhkec->bohkexy", kernel, ends.to(kernel.dtype))
+    maps = weights.reshape(1, b * hands * k * 2, height, width).to(g.dtype)
+    out = F.conv2d(maps, g.reshape(b * conv.out_channels, hands * k * 2, *conv.kernel_size),
+                   padding=conv.padding, groups=b).view(b, conv.out_channels, height, width)
+    return out if conv.bias is None else out + conv.bias[:, None, None]
 
 
-class HeatmapProjection(nn.Module):
-    """`multi_plane_heatmap`: a Gaussian (sigma = radius map pixels) per joint and hand, 42 planes."""
-
-    def __init__(self, out_ch: int, joints: int = 21) -> None:
-        super().__init__()
-        self.conv = _ToWidth(2 * joints, out_ch)
-
-    def forward(self, joint_feat: Tensor, joints_uv: Tensor, size: tuple[int, int], radius: float) -> Tensor:
-        h, w = size
-        px = uv_to_map_pixels(joints_uv, h, w).flatten(1, 2)  # (B, 42, 2)
-        d2 = ((px[:, :, None, :] - pixel_grid(h, w, px)) ** 2).sum(-1)  # (B, 42, P)
-        heat = torch.exp(-d2 / (2 * radius**2))
-        return self.conv(heat.view(px.shape[0], -1, h, w))
+def single_plane(feats: Sequence[Tensor], weights: Sequence[tuple[Tensor, Tensor, Tensor]], parents: Tensor,
+                 children: Tensor, height: int, width: int) -> Tensor:
+    """SFP: the mean of the covering bones' blended features (both hands) per pixel, (B, C, H, W)."""
+    total, count = 0, 0
+    for feat, (mask, w_parent, w_child) in zip(feats, weights):
+        planes = (w_parent[:, :, None] * feat[:, parents, :, None] + w_child[:, :, None] * feat[:, children, :, None])
+        total = total + planes.sum(dim=1)  # (B, C, P)
+        count = count + mask.sum(dim=1)  # (B, P)
+    plane = total / count.clamp_min(1).to(feats[0].dtype)[:, None]
+    return plane.reshape(feats[0].shape[0], -1, height, width)
 
 
-def build_projection(kind: str, feat_dim: int, out_ch: int, bones: Sequence[tuple[int, int]]) -> nn.Module | None:
-    if kind == "none":
-        return None
-    if kind in ("mfp", "single_plane"):
-        return BoneProjection(feat_dim, out_ch, bones, multi_plane=kind == "mfp")
-    if kind == "multi_plane_heatmap":
-        return HeatmapProjection(out_ch)
-    raise ValueError(f"unknown projection {kind!r}; expected one of {PROJECTIONS}")
+def joint_heatmaps(joints_px: Tensor, height: int, width: int, sigma: float) -> Tensor:
+    """MHP: (B, J, 2) map pixels -> (B, J, H, W) Gaussians exp(-|p - q|^2 / (2 sigma^2))."""
+    d2 = (joints_px[:, :, None, :] - pixel_centres(height, width, joints_px)).square().sum(-1)
+    return torch.exp(-d2 / (2 * sigma**2)).view(joints_px.shape[0], -1, height, width)
