@@ -21,7 +21,7 @@ TINY = ["train.epochs=1", "train.batch_size=4", "train.num_workers=0", "data.ima
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     work = tmp_path_factory.mktemp("quickstart")
-    args = ["quickstart", "--config", str(REPO / "configs" / "quickstart.yaml"), "--frames", "4",
+    args = ["quickstart", "--config", str(REPO / "configs" / "quickstart.yaml"), "--frames", "16",
             f"data.root={work / 'data'}", f"experiment.output_dir={work / 'runs'}", *TINY]
     return work, args
 
@@ -36,7 +36,7 @@ def test_quickstart_trains_evaluates_and_draws(quickstart, capsys):
     assert (work / "data" / "annotations" / "test").is_dir()  # the synthetic dataset was generated
     maps = list((work / "data" / "dirnet_cache" / "aux").rglob("*.png"))  # `dirnet data prepare` ran
     assert maps and {p.parent.parent.name.split("-")[0] for p in maps} == {"train"}
-    steps = [line for line in (run / "train.log").read_text().splitlines() if " step " in line]
+    steps = [line for line in (run / "train.log").read_text().splitlines() if re.search(r" step \d+/\d+ ", line)]
     assert steps and all(float(line.split("seg_ce=")[1].split()[0]) > 0 for line in steps)  # aux losses active
     assert re.search(r"quickstart finished in \d+ s \(data \d+ s, training \d+ s, evaluation \d+ s", out)
     assert (run / "checkpoints" / "best.pt").is_file() and list((run / "tb").iterdir())
@@ -44,6 +44,11 @@ def test_quickstart_trains_evaluates_and_draws(quickstart, capsys):
     assert "| mpjpe | mm |" in table and "wrist_scaled" in table and "mcp_scaled" in table
     assert (run / "figure.png").read_bytes()[:4] == b"\x89PNG"
     assert "data.pipeline" not in out  # the DIR config already uses the DIR pipeline
+    # the mean hand beside the model, so a newcomer can judge the figures, and the meshes' bone lengths
+    judged = re.findall(r"\| (wrist_scaled|mcp_scaled|mcp) \| mpjpe \(mm\) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", out)
+    assert {row[0] for row in judged} == {"wrist_scaled", "mcp_scaled", "mcp"}
+    assert all(float(r[3]) == pytest.approx(float(r[1]) / float(r[2]), abs=0.01) for r in judged)
+    assert re.search(r"predicted / GT bone length, median over the test hands: \d+\.\d\d", out)
 
     assert dirnet(args) == 0  # a second run resumes the finished run and re-evaluates
     assert "quickstart finished" in capsys.readouterr().out
@@ -69,9 +74,9 @@ def test_eval_run_uses_the_checkpoint_config(quickstart, tmp_path, capsys):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"wrist_scaled", "mcp_scaled", "mcp"} and metrics["mcp"]["mpjpe"] > 0
     pred, gt = load_npz(tmp_path / "predictions.npz", "pred"), load_npz(tmp_path / "groundtruth_mano.npz", "gt")
-    assert len(pred["ids"]) == 8 and pred["verts"].shape[2] == 778 and pred["faces"].shape[0] == 2
+    assert len(pred["ids"]) == 16 and pred["verts"].shape[2] == 778 and pred["faces"].shape[0] == 2
     # the DIR protocols score the interacting frames with both MANO fits only
-    assert 0 < len(gt["ids"]) < 8 and set(gt["ids"]) <= set(pred["ids"])
+    assert 0 < len(gt["ids"]) < 16 and set(gt["ids"]) <= set(pred["ids"])
     assert (np.load(tmp_path / "groundtruth_mano.npz")["hand_type"] == 2).all()
 
 
@@ -107,3 +112,14 @@ def test_trains_and_scores_a_2d_keypoint_model(tmp_path):
     assert {"ids", "hands", "keypoints", "keypoint_valid", "bbox_size"} <= set(rows.files)
     assert "| pck | - |" in (tmp_path / "eval" / "metrics.md").read_text()
     assert not (tmp_path / "eval" / "pck.png").exists()  # the 3D PCK curve does not apply
+
+
+def test_bone_length_ratio_measures_the_scale_of_the_predicted_hands():
+    from dir_net.engine.quickstart import bone_length_ratio
+
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(5, 2, 21, 3)) * 30.0
+    assert bone_length_ratio(gt, gt) == pytest.approx(1.0)
+    assert bone_length_ratio(0.8 * gt + 5.0, gt) == pytest.approx(0.8)  # shrunk about any point
+    collapsed = np.repeat(gt[:, :, :1], 21, axis=2)  # every joint at the wrist
+    assert bone_length_ratio(collapsed, gt) == pytest.approx(0.0)
