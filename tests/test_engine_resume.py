@@ -135,5 +135,7 @@ def test_resume_is_exact_on_the_synthetic_dataset_with_augmentation(tmp_path):
 
     full = read_losses(fit(tmp_path / "full").run_dir)
     fit(tmp_path / "part", "train.max_steps=8")
-    resumed = read_losses(fit(tmp_path / "part", resume="auto", resumes_at=(1, 2, 8)).run_dir)  # 6 steps/epoch
+    resumed_run = fit(tmp_path / "part", resume="auto", resumes_at=(1, 2, 8)).run_dir  # 6 steps/epoch
+    resumed = read_losses(resumed_run)
+    assert "train: 12 of 12 samples selected" in (resumed_run / "train.log").read_text()  # logged before it opened
     assert [resumed[s] for s in range(9, 13)] == pytest.approx([full[s] for s in range(9, 13)], rel=1e-6, abs=0)

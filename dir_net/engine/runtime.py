@@ -334,8 +334,21 @@ def unwrap_worker_error(exc: DirNetError) -> DirNetError:
         return DirNetError(message)
 
 
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold SIGINT back while loader workers start: they inherit the blocked mask, so a Ctrl-C
+    while they import cannot end them with a traceback (their init ignores SIGINT, then unblocks
+    it); this process gets a held signal when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _guarded_worker_init(parent_pid: int, log_queue: Any, init_fn: Callable[[int], None], worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent(parent_pid)
     _send_logs_to(log_queue, worker_id)
     init_fn(worker_id)

@@ -476,7 +476,8 @@ class Trainer:
         bar = logs.progress_bar(self.steps_per_epoch, self.state.batch_in_epoch // accum,
                                 f"epoch {epoch + 1}/{self.tcfg.epochs}",
                                 self.tcfg.progress_bar and self.info.is_main)
-        batches = iter(self.loader)
+        with runtime.sigint_held():  # workers start (first epoch) with Ctrl-C held back
+            batches = iter(self.loader)
         try:
             while self.state.batch_in_epoch < total_micro:
                 if self._reached_max_steps():
