@@ -75,14 +75,14 @@ def test_data_rows_stages_and_decoders(tmp_path):
     rows = result["rows"]
     assert {r["workers"] for r in rows} == {0, 1} and {r["pipeline"] for r in rows} == {"dir"}
     assert all(r["samples_per_s"] > 0 for r in rows)
-    assert [r["start"] for r in rows if r["workers"] == 1] == ["forkserver"]  # the trainer's worker options
+    assert [r["start"] for r in rows if r["workers"] == 1] == ["spawn"]  # the trainer's worker options
     stages = result["extra"]["stages"]["dir"]
     assert min(stages["gt_mano_ms"], stages["decode_ms"], stages["aux_maps_ms"]) > 0
     assert stages["image_bytes_float32"] == 4 * stages["image_bytes_uint8"]
     decoders = {d["decoder"]: d for d in result["extra"]["decoders"]}
     assert decoders["cv2.imdecode"]["ms_per_image"] > 0
     epochs = result["extra"]["epoch_startup"]["dir"]
-    assert set(epochs) == {"workers", "epochs", "fork, respawned", "forkserver, respawned", "forkserver, persistent"}
+    assert set(epochs) == {"workers", "epochs", "fork, respawned", "forkserver, respawned", "spawn, persistent"}
     assert set(result["extra"]["transfer"]) == {"float32_image", "uint8_image"}
     assert result["extra"]["workers_needed_for_target"]["dir"] >= 1
     assert (tmp_path / "cache" / "synth_train_f2_s0" / "READY").is_file()

@@ -1,12 +1,12 @@
 """Data-loading benchmark: DataLoader samples/s of the DIR and InterNet pipelines (training
 augmentation on) with 0 / 1 / 2 workers, a per-stage breakdown of one sample, JPEG decoders,
 the cost of handing a sample from a worker to the main process, the per-epoch worker start-up
-(fork / forkserver, persistent or not) and, with CUDA, pageable vs pinned host-to-device copies.
+(fork / forkserver / spawn, persistent or not) and, with CUDA, pageable vs pinned host-to-device copies.
 
 The dataset is a synthetic InterHand2.6M-format split (`dirnet data synth`, 334x512 JPEGs, with
 prepared seg/dense maps) cached under the work directory, or any existing root (`--root`).
 Loaders use the trainer's worker options (`dir_net.engine.inference.worker_options`: one thread
-per worker, forkserver start); workers = 0 is measured with the process's own thread count and
+per worker, spawn start); workers = 0 is measured with the process's own thread count and
 with one thread.
 """
 
@@ -95,7 +95,7 @@ def build_train_dataset(root: Path, pipeline: str, opts: LoaderOptions) -> Any:
 def _loader(dataset: Any, batch: int, workers: int, num_samples: int, persistent: bool = False,
             start: str | None = None) -> Any:
     """A DataLoader with the trainer's worker options (`dir_net.engine.inference.worker_options`:
-    worker_init_fn, forkserver start); `start` overrides the start method."""
+    worker_init_fn, spawn start); `start` overrides the start method."""
     from torch.utils.data import DataLoader, RandomSampler
 
     from dir_net.engine.inference import worker_options
@@ -167,12 +167,12 @@ def loader_rows(dataset: Any, pipeline: str, workers: list[int], opts: LoaderOpt
 
 def epoch_startup(dataset: Any, workers: int, opts: LoaderOptions) -> dict[str, Any]:
     """Time to the first batch of each epoch: workers re-spawned every epoch (fork, forkserver)
-    and persistent forkserver workers (the trainer's setting); later epochs show the per-epoch cost."""
+    and persistent spawned workers (the trainer's setting); later epochs show the per-epoch cost."""
     out: dict[str, Any] = {"workers": workers, "epochs": opts.epochs}
     n = opts.batch * max(2, opts.batches)
     for name, start, persistent in (("fork, respawned", "fork", False),
                                     ("forkserver, respawned", "forkserver", False),
-                                    ("forkserver, persistent", "forkserver", True)):
+                                    ("spawn, persistent", "spawn", True)):
         loader = _loader(dataset, opts.batch, workers, n, persistent=persistent, start=start)
         startups = []
         for _ in range(opts.epochs):
