@@ -355,22 +355,28 @@ def _guarded_worker_init(parent_pid: int, log_queue: Any, init_fn: Callable[[int
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux), else poll the parent."""
+    """Have the kernel kill this process when the trainer dies (Linux, when the trainer is the
+    direct parent), else watch the trainer's pid from a thread (other start methods, no prctl)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
     except (OSError, AttributeError):
         armed = False
-    if os.getppid() != parent_pid:  # the parent died before the line above
-        os._exit(1)
-    if not armed:
-        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
+    if armed and os.getppid() == parent_pid:  # checked after arming: the parent was alive then
+        return
+    threading.Thread(target=_watch_process, args=(parent_pid,), daemon=True, name="trainer-watch").start()
 
 
-def _watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
-    while os.getppid() == parent_pid:
+def _watch_process(pid: int, interval_s: float = 1.0) -> None:
+    """Exit this process once `pid` is gone."""
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
         time.sleep(interval_s)
-    os._exit(1)
 
 
 class _ToQueue(logging.handlers.QueueHandler):
