@@ -34,7 +34,8 @@ from dir_net.errors import DataError
 log = logging.getLogger(__name__)
 
 SYNTH_SEED = 0
-SYNTH_CAMERAS = 2
+SYNTH_CAMERAS = 4  # 4 views of every frame: 4x the training crops for the same rendered poses
+HELD_OUT_FRACTION = {"val": 0.25, "test": 0.5}  # frames of the val / test splits per training frame
 
 
 def ensure_synthetic_data(cfg: Config, frames: int, splits: Sequence[str]) -> None:
@@ -58,8 +59,18 @@ def ensure_synthetic_data(cfg: Config, frames: int, splits: Sequence[str]) -> No
                             "data.root") from None
         log.info("dataset found at %s", root)
         return
-    log.info("generating the synthetic dataset at %s (%d frames x %d cameras per split)", root, frames, SYNTH_CAMERAS)
-    generate(root, frames=frames, seed=SYNTH_SEED, splits=list(dict.fromkeys(splits)), cameras=SYNTH_CAMERAS)
+    counts = split_frames(frames, splits)
+    log.info("generating the synthetic dataset at %s (%s frames x %d cameras)", root,
+             ", ".join(f"{split} {n}" for split, n in counts.items()), SYNTH_CAMERAS)
+    for split, n in counts.items():  # the marker of a finished dataset is written by the last split only
+        generate(root, frames=n, seed=SYNTH_SEED, splits=[split], cameras=SYNTH_CAMERAS)
+        if split != list(counts)[-1]:
+            (root / COMPLETE_MARKER).unlink()
+
+
+def split_frames(frames: int, splits: Sequence[str]) -> dict[str, int]:
+    """Frames per split: `frames` for train, fewer for the held-out splits (HELD_OUT_FRACTION)."""
+    return {split: max(1, round(frames * HELD_OUT_FRACTION.get(split, 1.0))) for split in dict.fromkeys(splits)}
 
 
 def prepare_splits(cfg: Config, splits: Sequence[str]) -> None:
@@ -113,12 +124,65 @@ def _run(cfg: Config, frames: int) -> dict[str, Path]:
         "figure": figure,
     }
     print(evaluation.files["metrics.md"].read_text())
+    with _timed(times, "baseline"):
+        print(judge_table(cfg, evaluation.files))
     steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items())
     print(f"quickstart finished in {time.perf_counter() - start:.0f} s ({steps})")
     for name, path in outputs.items():
         print(f"  {name + ':':18s}{path.resolve()}")
     print(f"  (tensorboard --logdir {(result.run_dir / 'tb').resolve()})")
     return outputs
+
+
+def bone_length_ratio(pred_joints: np.ndarray, gt_joints: np.ndarray) -> float:
+    """Median over bones and hands of |predicted bone| / |GT bone|; joints (N, 2, 21, 3), wrist-first.
+    About 1 for hand-shaped predictions; well below 1 for meshes collapsed towards the wrist."""
+    from mano.joints import BONES
+
+    parent, child = np.array(BONES).T
+    pred = np.linalg.norm(pred_joints[:, :, child] - pred_joints[:, :, parent], axis=-1)  # (N, 2, 20)
+    gt = np.linalg.norm(gt_joints[:, :, child] - gt_joints[:, :, parent], axis=-1)
+    return float(np.median(pred / np.maximum(gt, 1e-9)))
+
+
+def judge_table(cfg: Config, files: dict[str, Path]) -> str:
+    """How to judge the quickstart's figures: the model beside the mean hand of the training split
+    (dir_net.bench.mean_hand) on the same test rows, and the bone-length ratio of its meshes."""
+    from dir_net.bench.learn_train import ground_truth_rows
+    from dir_net.bench.mean_hand import score_mean_hand
+    from dir_net.data import build_dataset
+    from dir_net.engine import groundtruth
+    from eval import evaluate, load_npz
+
+    protocols = inference.protocols_for(cfg)
+    pred = load_npz(files["predictions.npz"], "pred")
+    families = [f for f in groundtruth.group_protocols(protocols) if f"groundtruth_{f}.npz" in files]
+    train_rows = ground_truth_rows(build_dataset(groundtruth.select_frames(cfg, protocols), "train", False), families)
+    lines = ["| protocol | metric | model | mean hand | model / mean hand |", "| --- | --- | ---: | ---: | ---: |"]
+    ratio_line = ""
+    for family in families:
+        names = groundtruth.group_protocols(protocols)[family]
+        test_rows = dict(load_npz(files[f"groundtruth_{family}.npz"], "gt"))
+        if not train_rows.get(family) or not len(test_rows["ids"]):
+            continue
+        keep = np.isin(pred["ids"], test_rows["ids"])
+        model_rows = {k: v if k == "faces" else v[keep] for k, v in pred.items()}
+        model = evaluate(model_rows, test_rows, names, iv=False).compute()
+        mean = score_mean_hand(train_rows[family], {k: v for k, v in test_rows.items() if k != "faces"}, names)
+        for name in names:
+            for metric in ("mpjpe", "mpvpe", "miaa"):
+                if metric in model.get(name, {}) and metric in mean.get(name, {}):
+                    a, b = model[name][metric], mean[name][metric]
+                    unit = "px" if metric == "miaa" else "mm"
+                    lines.append(f"| {name} | {metric} ({unit}) | {a:.2f} | {b:.2f} | {a / b:.2f} |")
+        if family == groundtruth.MANO:
+            model_joints = model_rows["joints"][np.argsort(model_rows["ids"])]
+            gt_joints = test_rows["joints"][np.argsort(test_rows["ids"])]
+            ratio_line = (f"predicted / GT bone length, median over the test hands: "
+                          f"{bone_length_ratio(model_joints, gt_joints):.2f} (1 = hand-shaped)")
+    head = ("Judge the model against the mean hand (the training split's average hand, the same for "
+            "every image): below 1 in the last column, it has learned something from the images.")
+    return "\n".join([head, "", *lines, "", ratio_line]) + "\n"
 
 
 def save_results_figure(cfg: Config, checkpoint: Path, split: str, path: Path, count: int = 4) -> Path:
