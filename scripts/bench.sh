@@ -7,8 +7,10 @@
 #   bash scripts/bench.sh index [--n 1000000 | --no-plain]
 #   bash scripts/bench.sh eval  [--frames 4096 --iv-frames 128]
 #   bash scripts/bench.sh profile [--model dir --batch 8]
-#   bash scripts/bench.sh all   [--device cuda --dtype bf16]
+#   bash scripts/bench.sh all   [--device cuda --dtype bf16]   # ~25 min and ~10 GB RAM on a 2-core CPU
+#   bash scripts/bench.sh all --smoke                             # ~1 min: every bench runs
 #
+# A bf16 matmul peak is measured only for --dtype bf16 (minutes on a CPU without fast bf16).
 # Every bench takes --json OUT (default work_dirs/bench/BENCH_DEVICE_DATE.json). PYTHON picks the interpreter.
 set -euo pipefail
 

@@ -245,3 +245,30 @@ def test_the_first_step_reports_its_progress(tmp_path, caplog):
     assert len(first) == 3  # once per run, not per step
     assert "loading the first batch" in first[0] and "batch loaded in" in first[1]
     assert "done in" in first[2] and "peak memory" in first[2] and " GB" in first[2]
+
+
+# -- 7. the long benches say what they cost; a bf16 peak only for a bf16 run ---------------------
+
+def test_bench_help_says_time_and_memory_and_smoke_stays_quick(capsys):
+    for argv in (["bench", "all", "--help"], ["bench", "index", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "min" in text and "GB" in text, argv
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    listing = " ".join(capsys.readouterr().out.split())
+    assert "25 min" in listing and "10 GB" in listing and "--smoke" in listing
+
+
+@pytest.mark.parametrize("dtype, expected", [("fp32", ["fp32"]), ("bf16", ["fp32", "bf16"]),
+                                             ("fp16", ["fp32", "fp16"])])
+def test_matmul_peaks_measure_bf16_only_for_a_bf16_run(monkeypatch, dtype, expected):
+    import torch
+
+    from dir_net.bench import infer
+
+    measured = []
+    monkeypatch.setattr(infer, "matmul_peak", lambda device, name, size: measured.append(name) or {"tflops": 1.0})
+    assert list(infer.measure_peaks(torch.device("cpu"), dtype, 64)) == expected
+    assert measured == expected

@@ -17,13 +17,13 @@ from torch import nn
 
 from dir_net.bench import models as bench_models
 from dir_net.bench.batch import synthetic_batch, to_device
+from dir_net.bench.infer import measure_peaks
 from dir_net.bench.report import make_result
 from dir_net.bench.timing import (
     PeakMemory,
     autocast,
     check_dtype,
     latencies,
-    matmul_peak,
     resolve_device,
     set_threads,
     summarize_ms,
@@ -102,7 +102,7 @@ def run(opts: TrainOptions) -> dict[str, Any]:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     peak_name = opts.dtype
-    peaks = {name: matmul_peak(device, name, opts.peak_size) for name in sorted({"fp32", "bf16", peak_name})}
+    peaks = measure_peaks(device, peak_name, opts.peak_size)
     rows, info = [], {}
     for name in bench_models.resolve_models(opts.models):
         cfg = bench_models.model_config(name, opts.config, opts.overrides)

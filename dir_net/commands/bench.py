@@ -79,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_run("data"))
 
-    p = sub.add_parser("index", help="columnar index vs json.load: build time, open time, worker memory")
+    p = sub.add_parser("index", help="columnar index vs json.load: build time, open time, worker memory "
+                       "(default 1M samples: ~4 min and ~10 GB of RAM for json.load; --no-plain skips it)")
     p.add_argument("--n", type=int, default=1_000_000, help="samples (1M: ~4 min and ~10 GB with the plain approach)")
     p.add_argument("--probe", type=int, default=10_000, help="random rows read by the probed worker")
     p.add_argument("--no-plain", action="store_true", help="skip the plain json.load approach")
@@ -120,14 +121,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=None, help="training frames (x 4 cameras); default: the scale's")
     p.add_argument("--test-frames", type=int, default=None)
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    p.add_argument("--eval-points", type=int, default=6, help="learning-curve evaluations per model")
+    p.add_argument("--eval-points", type=int, default=5, help="learning-curve evaluations per model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--curve", default=None, help="learning-curve PNG (default {workdir}/learn_curve.png)")
     p.add_argument("overrides", nargs="*", default=[], metavar="key=value", help="config overrides for every model")
     _common(p)
     p.set_defaults(func=_learn)
 
-    p = sub.add_parser("all", help="infer, train, data, index and eval with their defaults; one JSON")
+    p = sub.add_parser("all", help="infer, train, data, index and eval with their defaults; one JSON. Takes about "
+                       "25 min on a 2-core CPU and ~10 GB of RAM (the index bench's json.load of 1M samples: "
+                       "--no-plain or --index-n 100000 avoid it); --smoke checks every bench in ~1 min",
+                       description="Every bench with its defaults, one JSON. On a 2-core CPU this takes about 25 min "
+                                   "and the index bench needs ~10 GB of RAM (--no-plain or a smaller --index-n avoid "
+                                   "that); --dtype bf16 adds bf16 runs and a bf16 matmul peak (minutes on a CPU "
+                                   "without fast bf16). --smoke: tiny sizes, ~1 min, checks that every bench runs.")
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--index-n", type=int, default=1_000_000)

@@ -504,8 +504,8 @@ class Trainer:
         for micro in range(accum):
             batch = inference.to_device(self._next_batch(batches), self.info.device, self.tcfg.channels_last)
             if first and micro == 0:
-                log.info("first step: batch loaded in %.1f s; forward and backward of %d images (slow for a "
-                         "GPU-sized config on a CPU)", time.perf_counter() - started, len(batch["image"]))
+                log.info("first step: batch loaded in %.1f s; forward and backward of %d images",
+                         time.perf_counter() - started, len(batch["image"]))
             sync = micro == accum - 1
             no_sync = getattr(self.train_model, "no_sync", None)
             with (no_sync() if no_sync is not None and not sync else contextlib.nullcontext()):
