@@ -188,3 +188,14 @@ def test_a_worker_killed_by_sigkill_is_named_out_of_memory_and_leaves_nothing_be
     finally:
         if pid_file.is_file() and _alive(int(pid_file.read_text())):
             os.kill(int(pid_file.read_text()), 9)
+
+
+def test_a_worker_stopped_by_a_signal_keeps_its_exit_code(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text("import sys\nprint('stopped at step 3; to continue: ...', file=sys.stderr)\nsys.exit(130)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "dir_net.engine.launch", "--standalone", "--nproc_per_node", "1",
+                           str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130
+    assert "Traceback" not in done.stderr and "to continue" in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "dirnet: training stopped (SIGINT); the lines above say how to resume"

@@ -10,6 +10,8 @@ line and a 30-line ChildFailedError traceback that hide the real message) is lef
   each distinct message once as `dirnet: error: ...` and exits 2;
 - a worker killed by SIGKILL was, in practice, killed by the kernel's out-of-memory killer: the
   launcher says so, with the run's memory estimate and the keys that size it down, and exits 137;
+- a worker that stopped on SIGINT / SIGTERM (it saved a checkpoint and printed how to resume), or
+  Ctrl-C to the launcher: one line, exit 128 + the signal;
 - any other failure: one line naming the rank and its exit code (the worker's traceback is
   above it) and exit 1.
 Processes a dead worker left behind (DataLoader workers in its process group) are stopped, so the
@@ -72,6 +74,7 @@ class _DropFailureReport(logging.Filter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -84,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ChildFailedError as exc:
             stop_leftovers(exc.failures)
             return report_failure(exc.failures, Path(folder))
+        except SignalException as exc:  # Ctrl-C or SIGTERM here: torchrun passed it on to the workers
+            print(f"dirnet: training stopped ({exc.sigval.name}); the lines above say how to resume",
+                  file=sys.stderr)
+            return 128 + int(exc.sigval)
     return 0
 
 
@@ -105,6 +112,10 @@ def report_failure(failures: Mapping[int, Any], folder: Path) -> int:
         return OOM_EXIT
     rank, failure = min(failures.items(), key=lambda item: item[1].timestamp)
     code = failure.exitcode
+    if code - 128 in (signal.SIGINT, signal.SIGTERM):  # the trainer stopped on a signal, said how to resume
+        print(f"dirnet: training stopped ({signal.Signals(code - 128).name}); the lines above say how to "
+              "resume", file=sys.stderr)
+        return code
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
     print(f"dirnet: error: training rank {rank} {how}; its messages are above", file=sys.stderr)
     return 1
