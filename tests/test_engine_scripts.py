@@ -122,7 +122,8 @@ def _annotations(root: Path, splits=("train", "val")) -> Path:
 
 
 def test_bad_data_root_is_one_line_and_exit_2_before_torchrun(tmp_path):
-    bad = _train_sh(str(QUICKSTART), f"data.root={tmp_path / 'nonexistent'}", f"experiment.output_dir={tmp_path / 'runs'}")
+    bad = _train_sh(str(QUICKSTART), f"data.root={tmp_path / 'nonexistent'}",
+                    f"experiment.output_dir={tmp_path / 'runs'}")
     assert bad.returncode == 2
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dirnet: error:")
@@ -198,4 +199,5 @@ def test_a_worker_stopped_by_a_signal_keeps_its_exit_code(tmp_path):
                            str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 130
     assert "Traceback" not in done.stderr and "to continue" in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == "dirnet: training stopped (SIGINT); the lines above say how to resume"
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == "dirnet: training stopped (SIGINT); the lines above say how to resume"

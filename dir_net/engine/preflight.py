@@ -8,8 +8,10 @@ Memory model (per training process; an estimate, not a bound):
 Activations per image at 256 px, full width, were measured on a CPU (torch 2.13) as the bytes
 autograd saves (saved_tensors_hooks; InterNet 128 MB, DIR 151 MB, SimpleBaseline2D 118 MB) and as
 the growth of the resident set over one forward + backward (InterNet 224 MB: its 64^3 heatmaps
-need large backward temporaries; DIR 151 MB). A 1.5 margin brings the InterNet figure (batch 64 at
-256 px: 23 GB) to where such a run was killed on a CPU machine; CPU_ACT_MB holds the results.
+need large backward temporaries; DIR 151 MB; SimpleBaseline2D not measured, 1.2 x saved assumed).
+A 1.5 margin brings the InterNet figure (batch 64 at 256 px: 23 GB) to where such a run was killed
+on a CPU machine; CPU_ACT_MB holds the results. Smaller widths scale the activations linearly and
+the parameters quadratically (an over-estimate for the thin test and quickstart models).
 """
 
 from __future__ import annotations
