@@ -148,7 +148,8 @@ def test_a_worker_user_error_is_one_line_and_exit_2(tmp_path):
     from dir_net.data.synth import generate
 
     generate(tmp_path / "data", frames=1, seed=0, splits=["train", "val"], cameras=1)
-    bad = _train_sh(str(QUICKSTART), f"data.root={tmp_path / 'data'}", f"experiment.output_dir={tmp_path / 'runs'}")
+    bad = _train_sh(str(QUICKSTART), f"data.root={tmp_path / 'data'}", f"experiment.output_dir={tmp_path / 'runs'}",
+                    "train.batch_size=8")
     assert bad.returncode == 2
     line = _one_error_line(bad.stderr)
     assert "train.batch_size=8" in line and line == bad.stderr.strip().splitlines()[-1]
