@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="InterHand2.6M data: synthesise, index, verify, prepare")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    synth = sub.add_parser("synth", help="write a synthetic dataset in the InterHand2.6M v1.0 format")
+    synth = sub.add_parser("synth", help="write a synthetic dataset in the InterHand2.6M v1.0 format (~0.1 s per "
+                           "image on a 2-core CPU: --frames 400 x 4 cameras x 3 splits, ~7 min)")
     synth.add_argument("out", help="output root (annotations/, images/)")
     synth.add_argument("--frames", type=int, default=64, help="frames per split (each seen by every camera)")
     synth.add_argument("--cameras", type=int, default=4, help="calibrated cameras per capture")
