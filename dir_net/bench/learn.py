@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from dir_net.bench.learn_train import (
@@ -173,7 +172,8 @@ def _model_settings(cfg: Any) -> dict[str, Any]:
     elif m.name == "internet":
         i = m.internet
         out.update(deconv_layers=int(i.deconv_layers), deconv_channels=int(i.deconv_channels),
-                   depth_bins=int(i.depth_bins), hidden=int(i.hidden), rotation_aug_deg=float(cfg.data.internet.rotation))
+                   depth_bins=int(i.depth_bins), hidden=int(i.hidden),
+                   rotation_aug_deg=float(cfg.data.internet.rotation))
     return out
 
 
@@ -354,7 +354,8 @@ def plot_curves(runs: list[ModelRun], baseline: dict[str, dict[str, float]], pat
             if not base.get(metric) or not all(metric in p.metrics[protocol] for p in points):
                 continue
             ys = [p.metrics[protocol][metric] / base[metric] for p in points]
-            label = f"{r.name}: {protocol} {metric.upper()} ({points[-1].metrics[protocol][metric]:.1f} vs {base[metric]:.1f})"
+            final = points[-1].metrics[protocol][metric]
+            label = f"{r.name}: {protocol} {metric.upper()} ({final:.1f} vs {base[metric]:.1f})"
             ax.plot(xs, ys, style, color=colours.get(r.name), label=label)
     ax.axhline(1.0, color="k", lw=1, label="mean hand of the training split")
     ax.axhline(0.75, color="grey", lw=1, ls=":", label="target MPJPE 0.75")
