@@ -265,14 +265,16 @@ def run(opts: LearnOptions, say: Callable[[str], None] = print) -> dict[str, Any
     rows = table_rows(runs, baseline)
     curve_path = Path(opts.curve) if opts.curve else workdir / "learn_curve.png"
     plot_curves(runs, baseline, curve_path, f"bench learn, {opts.scale} scale")
-    settings = {**asdict(opts), "minutes": minutes, "frames": frames, "test_frames": test_frames,
-                "cameras": scale.cameras, "train_images": frames * scale.cameras,
-                "test_images": test_frames * scale.cameras, "data_root": str(root),
-                "models": {r.name: {"config": f"configs/{scale.models[r.name]}", "parameters": r.parameters,
-                                    **r.settings} for r in runs},
-                "measured_scale": scale.measured}
+    # settings: the options, resolved (the JSON's `command` repeats the run from them)
+    settings = {**asdict(opts), "minutes": minutes, "models": ",".join(names), "frames": frames,
+                "test_frames": test_frames}
     learn = learn_summary(runs, baseline)
-    extra = {"curves": {r.name: [asdict(p) for p in r.record.curve] for r in runs},
+    extra = {"data": {"root": str(root), "cameras": scale.cameras, "train_images": frames * scale.cameras,
+                      "test_images": test_frames * scale.cameras},
+             "models": {r.name: {"config": f"configs/{scale.models[r.name]}", "parameters": r.parameters,
+                                 **r.settings} for r in runs},
+             "measured_scale": scale.measured,
+             "curves": {r.name: [asdict(p) for p in r.record.curve] for r in runs},
              "ended": {r.name: r.record.ended for r in runs}, "curve_png": str(curve_path),
              "data_generation_s": data_s, "total_s": time.perf_counter() - start,
              "baseline": baseline, "final_loss": {r.name: r.record.final_loss for r in runs}}
