@@ -123,3 +123,30 @@ def test_bone_length_ratio_measures_the_scale_of_the_predicted_hands():
     assert bone_length_ratio(0.8 * gt + 5.0, gt) == pytest.approx(0.8)  # shrunk about any point
     collapsed = np.repeat(gt[:, :, :1], 21, axis=2)  # every joint at the wrist
     assert bone_length_ratio(collapsed, gt) == pytest.approx(0.0)
+
+
+def test_a_signal_during_training_stops_the_quickstart_before_evaluation(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in training: the trainer saved a checkpoint; no evaluation starts, exit 128 + SIGINT."""
+    import signal
+
+    from dir_net.engine import quickstart as qs
+    from dir_net.engine.trainer import TrainResult
+
+    class StoppedTrainer:
+        def __init__(self, cfg, resume):
+            pass
+
+        def fit(self):
+            return TrainResult(tmp_path / "run", 3, 0, tmp_path / "run" / "step_3.pt", None, stopped_by="SIGINT")
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluation must not start after a signal")
+
+    monkeypatch.setattr(qs, "ensure_synthetic_data", lambda *a, **k: None)
+    monkeypatch.setattr(qs, "prepare_splits", lambda *a, **k: None)
+    monkeypatch.setattr(qs, "Trainer", StoppedTrainer)
+    monkeypatch.setattr(qs, "evaluate_checkpoint", no_evaluation)
+    code = dirnet(["quickstart", "--config", str(REPO / "configs" / "quickstart.yaml"),
+                   f"data.root={tmp_path / 'data'}", f"experiment.output_dir={tmp_path / 'runs'}"])
+    assert code == 128 + signal.SIGINT
+    assert "stopped by SIGINT" in capsys.readouterr().err

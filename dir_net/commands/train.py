@@ -124,7 +124,15 @@ def _quickstart(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     check_engine_config(cfg)
 
-    from dir_net.engine.quickstart import run_quickstart
+    import signal
+    import sys
 
-    run_quickstart(cfg, frames=args.frames)
+    from dir_net.engine.quickstart import QuickstartStopped, run_quickstart
+
+    try:
+        run_quickstart(cfg, frames=args.frames)
+    except QuickstartStopped as stop:  # training saved a checkpoint; evaluation is skipped
+        print(f"quickstart stopped by {stop.signal_name} during training (checkpoint saved); "
+              "run the same command again to resume and finish", file=sys.stderr)
+        return 128 + getattr(signal, stop.signal_name, signal.SIGTERM)
     return 0

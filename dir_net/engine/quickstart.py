@@ -87,6 +87,14 @@ def prepare_splits(cfg: Config, splits: Sequence[str]) -> None:
                      ", ".join(f"{count} {outcome}" for outcome, count in report["aux_maps"].items()))
 
 
+class QuickstartStopped(Exception):
+    """A signal stopped training: no evaluation or figure; running the quickstart again resumes."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
 @contextlib.contextmanager
 def _timed(times: dict[str, float], name: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -111,6 +119,8 @@ def _run(cfg: Config, frames: int) -> dict[str, Path]:
         prepare_splits(cfg, splits)
     with _timed(times, "training"):
         result = Trainer(cfg, resume="auto").fit()
+    if result.stopped_by is not None:  # the trainer saved a checkpoint and logged how it ended
+        raise QuickstartStopped(result.stopped_by)
     checkpoint = result.best_checkpoint or result.last_checkpoint
     with _timed(times, "evaluation"):
         evaluation = evaluate_checkpoint(cfg, checkpoint, split, result.run_dir / "eval" / split)
