@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,13 @@ def test_synth_rejects_a_file_as_output(tmp_path, capsys):
     target.write_text("x")
     assert dirnet(["data", "synth", str(target), "--frames", "1"]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_a_data_json_without_annotations_is_a_one_line_error(tiny, tmp_path, capsys):
+    root = tmp_path / "copy"
+    shutil.copytree(tiny, root)
+    files = locate_split(root, "test")
+    files.data.write_text("{}")
+    assert dirnet(["data", "index", str(root), "--split", "test"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(files.data) in err and "\n" not in err

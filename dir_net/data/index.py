@@ -403,6 +403,9 @@ def build_index(files: SplitFiles, out_dir: str | Path) -> Path:
     counts: dict[str, int] = {}
     images, anns = _read_data_json(files.data)
     samples, image_table = _join_samples(images, anns, counts)
+    if len(samples["ann_id"]) == 0:
+        raise DataError(f"{files.data}: no annotation joins an image ('images' and 'annotations' are empty or "
+                        "their image_id fields do not match); check that this is the split's data.json")
     frames = _read_joint_3d(files.joint_3d)
     mano = _read_mano(files.mano) if files.mano is not None else None
     if mano is not None:
