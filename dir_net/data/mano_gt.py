@@ -29,9 +29,9 @@ class GTHands:
         it is safe before forking render workers. Keys the prepared seg/dense maps."""
         if self._fingerprint is None:
             from mano.convert import model_fingerprint
-            from mano.layer import _load_arrays  # the model files load_hands would read
+            from mano.layer import load_arrays  # the model files load_hands would read
 
-            models, _ = _load_arrays(self.model_dir)
+            models, _ = load_arrays(self.model_dir)
             self._fingerprint = model_fingerprint(models)
         return self._fingerprint
 
