@@ -88,6 +88,17 @@ def unwrap_state_dict(obj: Any, src: str | Path, containers: tuple[str, ...]) ->
     return dict(state)
 
 
+def fill_bn_counters(state: dict[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """Add the BatchNorm `num_batches_tracked` counters that `expected` has and `state` lacks (older
+    PyTorch checkpoints and some zoos omit them) as 0; returns the note to report, if any."""
+    import torch
+
+    counters = [k for k in expected if k.endswith("num_batches_tracked") and k not in state]
+    for key in counters:
+        state[key] = torch.zeros((), dtype=torch.int64)
+    return [f"filled {len(counters)} missing BatchNorm num_batches_tracked counters with 0"] if counters else []
+
+
 def convert_file(source: str, src: str | Path, options: Mapping[str, Any] | None = None) -> Converted:
     """Convert `src` (format `source`) in memory; the CLI and the tests share this path."""
     module = source_module(source)

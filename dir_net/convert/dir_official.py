@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from dir_net.convert import ConvertError, Converted, unwrap_state_dict
+from dir_net.convert import ConvertError, Converted, fill_bn_counters, unwrap_state_dict
 from dir_net.models.dir import DENSE_FROM_OFFICIAL, SEG_FROM_OFFICIAL
 
 SOURCE = "dir-official"
@@ -103,12 +103,7 @@ def convert(obj: Any, src: Path, options: Mapping[str, Any]) -> Converted:
             raise ConvertError(f"{src}: key {key!r} holds NaN/inf; the checkpoint is damaged")
         out[key] = tensor.detach().clone().to(want.dtype)
 
-    notes = []
-    counters = [k for k in expected if k.endswith("num_batches_tracked") and k not in out]
-    for key in counters:
-        out[key] = torch.zeros((), dtype=torch.int64)
-    if counters:
-        notes.append(f"filled {len(counters)} missing BatchNorm num_batches_tracked counters with 0")
+    notes = fill_bn_counters(out, expected)
     if mano_mode == "checkpoint":
         out.update(_mano_arrays(mano, src))
         notes.append("MANO: the checkpoint's arrays (stage-0 pair, checked equal to the stages' copies) are "

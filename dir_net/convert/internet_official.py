@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from dir_net.convert import ConvertError, Converted, unwrap_state_dict
+from dir_net.convert import ConvertError, Converted, fill_bn_counters, unwrap_state_dict
 
 SOURCE = "internet-official"
 DESCRIPTION = "InterNet of the official InterHand2.6M release ({'network': ...} snapshot, module. keys)"
@@ -154,12 +154,7 @@ def map_state_dict(state: Mapping[str, Any], src: Path, renames: list[tuple[str,
         if not torch.isfinite(tensor.float()).all():
             raise ConvertError(f"{src}: key {key!r} holds NaN/inf; the checkpoint is damaged")
         out[new] = transform(new, tensor.detach().clone().to(expected[new].dtype))
-    notes = []
-    counters = [k for k in expected if k.endswith("num_batches_tracked") and k not in out]
-    for key in counters:
-        out[key] = torch.zeros((), dtype=torch.int64)
-    if counters:
-        notes.append(f"filled {len(counters)} missing BatchNorm num_batches_tracked counters with 0")
+    notes = fill_bn_counters(out, expected)
     missing = [k for k in expected if k not in out]
     if missing:
         back = next((old for old, new in renames if missing[0].startswith(new)), "")
