@@ -16,7 +16,6 @@ offending key; `write_converted` writes nothing unless the conversion succeeded.
 from __future__ import annotations
 
 import importlib
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -52,18 +51,9 @@ def source_module(source: str) -> Any:
 
 def read_source(src: str | Path) -> Any:
     """torch.load a public checkpoint on the CPU (weights only); unreadable files are one line."""
-    import torch
+    from dir_net.engine.checkpoint import load_file
 
-    src = Path(src)
-    if not src.is_file():
-        raise ConvertError(f"{src}: file not found")
-    try:
-        return torch.load(src, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConvertError(f"{src}: unreadable checkpoint, probably truncated or corrupt ({first})") from None
-    except Exception as exc:  # unpickling errors: foreign objects in the file
-        raise ConvertError(f"{src}: not a plain PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    return load_file(src, error=ConvertError)
 
 
 def unwrap_state_dict(obj: Any, src: str | Path, containers: tuple[str, ...]) -> dict[str, Any]:
@@ -86,6 +76,13 @@ def unwrap_state_dict(obj: Any, src: str | Path, containers: tuple[str, ...]) ->
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return dict(state)
+
+
+def project_config(overrides: list[str]) -> dict[str, Any]:
+    """The resolved config (plain dict) of the defaults with a converter's `overrides`."""
+    from dir_net.config import load_config
+
+    return load_config(None, overrides).to_dict()
 
 
 def fill_bn_counters(state: dict[str, Any], expected: Mapping[str, Any]) -> list[str]:

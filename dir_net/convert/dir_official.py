@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from dir_net.convert import ConvertError, Converted, fill_bn_counters, unwrap_state_dict
+from dir_net.convert import ConvertError, Converted, fill_bn_counters, project_config, unwrap_state_dict
 from dir_net.models.dir import DENSE_FROM_OFFICIAL, SEG_FROM_OFFICIAL
 
 SOURCE = "dir-official"
@@ -73,7 +73,7 @@ def convert(obj: Any, src: Path, options: Mapping[str, Any]) -> Converted:
     cfg_overrides = list(OFFICIAL_CONFIG)
     if mano_mode == "checkpoint":
         cfg_overrides.append("model.dir.mano_from_checkpoint=true")
-    cfg = _config(cfg_overrides)
+    cfg = project_config(cfg_overrides)
     expected = expected_state(cfg)
 
     out: dict[str, Any] = {}
@@ -138,12 +138,6 @@ def _options(options: Mapping[str, Any], src: Path) -> str:
     if mode not in ("files", "checkpoint"):
         raise ConvertError(f"{src}: --option mano={mode!r}: choose files or checkpoint")
     return mode
-
-
-def _config(overrides: list[str]) -> dict[str, Any]:
-    from dir_net.config import load_config
-
-    return load_config(None, overrides).to_dict()
 
 
 def expected_state(cfg: Mapping[str, Any]) -> dict[str, Any]:

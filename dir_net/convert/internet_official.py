@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from dir_net.convert import ConvertError, Converted, fill_bn_counters, unwrap_state_dict
+from dir_net.convert import ConvertError, Converted, fill_bn_counters, project_config, unwrap_state_dict
 
 SOURCE = "internet-official"
 DESCRIPTION = "InterNet of the official InterHand2.6M release ({'network': ...} snapshot, module. keys)"
@@ -62,7 +62,7 @@ def convert(obj: Any, src: Path, options: Mapping[str, Any]) -> Converted:
     hands, joints = hand_and_joint_order(options, src)
     state = unwrap_state_dict(obj, src, ("network", "state_dict", "model"))
     renames = head_renames(RENAMES, hands)
-    cfg = project_config(OFFICIAL_CONFIG, src)
+    cfg = project_config(OFFICIAL_CONFIG)
     model_state, notes = map_state_dict(state, src, renames, cfg, final_blocks(joints), "the official InterNet")
     notes.append(f"heads: {hands} (source head 1 -> {'right' if hands == 'right_first' else 'left'} hand); "
                  f"joint order {joints} -> wrist-first")
@@ -102,12 +102,6 @@ def head_renames(renames: tuple[tuple[str, str], ...], hands: str) -> list[tuple
             slot = head - 1 if hands == "right_first" else 2 - head
             out.append((old.format(h=head), new.format(slot=slot)))
     return out
-
-
-def project_config(overrides: list[str], src: Path) -> dict[str, Any]:
-    from dir_net.config import load_config
-
-    return load_config(None, overrides).to_dict()
 
 
 def final_blocks(joints: str, block: int = 64) -> Callable[[str, Any], Any]:

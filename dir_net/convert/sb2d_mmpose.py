@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from dir_net.convert import ConvertError, Converted, unwrap_state_dict
-from dir_net.convert.internet_official import final_blocks, map_state_dict, project_config
+from dir_net.convert import ConvertError, Converted, project_config, unwrap_state_dict
+from dir_net.convert.internet_official import final_blocks, map_state_dict
 
 SOURCE = "sb2d-mmpose"
 DESCRIPTION = "mmpose 0.x SimpleBaseline2D on InterHand2.6M (res50_interhand2d_*_256x256, {'state_dict': ...})"
@@ -45,7 +45,7 @@ def convert(obj: Any, src: Path, options: Mapping[str, Any]) -> Converted:
     if options:
         raise ConvertError(f"{src}: --from {SOURCE} takes no --option (got {sorted(options)[0]!r})")
     state = unwrap_state_dict(obj, src, ("state_dict", "model"))
-    cfg = project_config(MMPOSE_CONFIG, src)
+    cfg = project_config(MMPOSE_CONFIG)
     model_state, notes = map_state_dict(state, src, RENAMES, cfg, final_blocks("interhand", block=1),
                                         "mmpose's SimpleBaseline2D")
     notes.append("conventions: ImageNet mean/std on a uint8 warp, crop centre 128, flip test with the one-cell "

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dir_net.errors import CheckpointError
+from dir_net.errors import CheckpointError, DirNetError
 from dir_net.utils.io import DiskFullError, atomic_path, torch_save
 
 FORMAT = "dir_net.checkpoint/1"
@@ -70,21 +70,25 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
 
 # --- reading and checking --------------------------------------------------------------------
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint file; a truncated, corrupt or foreign file raises CheckpointError."""
+def load_file(path: str | Path, map_location: str | torch.device = "cpu", hint: str = "",
+              error: type[DirNetError] = CheckpointError) -> Any:
+    """`torch.load(weights_only=True)` of any PyTorch file; a missing, truncated, corrupt or foreign
+    (unsafe objects) file raises `error` in one line naming it; `hint` ends the truncation message."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file not found")
+        raise error(f"{path}: checkpoint file not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: unreadable checkpoint, probably truncated or corrupt ({first_line}); "
-            "delete it or resume from an earlier one"
-        ) from None
+        raise error(f"{path}: unreadable checkpoint, probably truncated or corrupt ({first_line}){hint}") from None
     except Exception as exc:  # unpickling errors of foreign / unsafe files
-        raise CheckpointError(f"{path}: not a dir_net checkpoint ({type(exc).__name__}: {exc})") from None
+        raise error(f"{path}: not a plain PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file; a truncated, corrupt or foreign file raises CheckpointError."""
+    ckpt = load_file(path, map_location, hint="; delete it or resume from an earlier one")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"{path}: not a dir_net checkpoint (no 'model' state_dict inside)")
     return ckpt

@@ -60,9 +60,10 @@ def note_memory(text: str) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(" ".join(text.split()))
-    os.replace(tmp, path)
+    """One line (whitespace folded), written atomically: the launcher never reads half a message."""
+    from dir_net.utils.io import write_text
+
+    write_text(path, " ".join(text.split()))
 
 
 class _DropFailureReport(logging.Filter):
@@ -88,9 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_leftovers(exc.failures)
             return report_failure(exc.failures, Path(folder))
         except SignalException as exc:  # Ctrl-C or SIGTERM here: torchrun passed it on to the workers
-            print(f"dirnet: training stopped ({exc.sigval.name}); the lines above say how to resume",
-                  file=sys.stderr)
-            return 128 + int(exc.sigval)
+            return _stopped(signal.Signals(int(exc.sigval)))
     return 0
 
 
@@ -113,12 +112,16 @@ def report_failure(failures: Mapping[int, Any], folder: Path) -> int:
     rank, failure = min(failures.items(), key=lambda item: item[1].timestamp)
     code = failure.exitcode
     if code - 128 in (signal.SIGINT, signal.SIGTERM):  # the trainer stopped on a signal, said how to resume
-        print(f"dirnet: training stopped ({signal.Signals(code - 128).name}); the lines above say how to "
-              "resume", file=sys.stderr)
-        return code
+        return _stopped(signal.Signals(code - 128))
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
     print(f"dirnet: error: training rank {rank} {how}; its messages are above", file=sys.stderr)
     return 1
+
+
+def _stopped(sig: signal.Signals) -> int:
+    """The line for a run stopped by SIGINT / SIGTERM (the trainer printed how to resume); its exit code."""
+    print(f"dirnet: training stopped ({sig.name}); the lines above say how to resume", file=sys.stderr)
+    return 128 + int(sig)
 
 
 def stop_leftovers(failures: Mapping[int, Any], grace_s: float = 2.0) -> None:

@@ -208,6 +208,7 @@ class Trainer:
         self.val_history: list[dict[str, Any]] = []
         self.last_checkpoint: Path | None = None
         self._saved_step = -1  # step of the last checkpoint this process wrote
+        self._first_step_done = False  # the first step of this process logs its progress
         self._signals: runtime.StopSignals | None = None
         self.stopped_by: str | None = None
         self._step_lr = 0.0
@@ -497,7 +498,7 @@ class Trainer:
     def _optimizer_step(self, batches, window: "_LogWindow") -> tuple[Any, dict, float | None]:
         """Accumulate `grad_accum` micro-batches, then one optimiser and scheduler step."""
         accum = self.tcfg.grad_accum
-        first = self.info.is_main and not getattr(self, "_first_step_done", False)  # a slow start never looks dead
+        first = self.info.is_main and not self._first_step_done  # a slow start never looks dead
         started = time.perf_counter()
         if first:
             log.info("first step: loading the first batch (%d loader worker(s) starting)", self.tcfg.num_workers)
