@@ -9,8 +9,8 @@ budget), so a run of any length ends with its schedule complete. Evaluation paus
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from dir_net.bench.mean_hand import Rows, concat_rows
 from dir_net.engine import groundtruth, inference
 from dir_net.engine.distributed import ResumableSampler, SeededDataset
+from dir_net.engine.optim import make_schedule
 from dir_net.engine.trainer import NonFiniteLossError
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,15 @@ class Budget:
         return min(max(parts), 1.0) if parts else 1.0
 
 
+_SCHEDULE_RESOLUTION = 10_000  # schedule steps per configured epoch: the budget maps onto a fine schedule
+
+
 def lr_factor(train_cfg: Any, fraction: float) -> float:
-    """LR multiplier of the configured schedule at `fraction` of the budget (see the module doc)."""
-    sched = train_cfg.schedule
-    epochs = float(train_cfg.epochs)
-    warm = min(float(sched.warmup_epochs) / epochs, 0.5) if epochs else 0.0
-    factor = 1.0
-    if fraction < warm:
-        factor = sched.warmup_factor + (1.0 - sched.warmup_factor) * fraction / warm
-    if sched.name == "cosine":
-        progress = min(max(fraction - warm, 0.0) / max(1.0 - warm, 1e-9), 1.0)
-        factor *= sched.min_factor + (1.0 - sched.min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    elif sched.name == "multistep":
-        factor *= sched.gamma ** sum(fraction >= float(m) / epochs for m in sched.milestones)
-    return factor
+    """LR multiplier of the configured schedule (dir_net.engine.optim) at `fraction` of the budget: the
+    budget stands for the schedule's `epochs`, its warm-up for at most half of them (see the module doc)."""
+    schedule = make_schedule(train_cfg, _SCHEDULE_RESOLUTION)
+    schedule = dataclasses.replace(schedule, warmup_steps=min(schedule.warmup_steps, schedule.total_steps // 2))
+    return schedule(fraction * schedule.total_steps)
 
 
 @dataclass
