@@ -133,3 +133,34 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     for kind in ("data", "camera", "joint_3d", "MANO_NeuralAnnot"):
         rel = Path("annotations") / "val" / f"InterHand2.6M_val_{kind}.json"
         assert (tmp_path / "a" / rel).read_text() == (tmp_path / "b" / rel).read_text()
+
+
+def _frame_poses(root: Path, split: str = "train") -> dict[str, list[list[float]]]:
+    """{sequence name: the right-hand pose of each of its frames}, from the written files."""
+    ann = root / "annotations" / split
+    data = json.loads((ann / f"InterHand2.6M_{split}_data.json").read_text())
+    mano = json.loads((ann / f"InterHand2.6M_{split}_MANO_NeuralAnnot.json").read_text())
+    seqs: dict[str, list] = {}
+    for image in data["images"]:
+        fit = mano.get(str(image["capture"]), {}).get(str(image["frame_idx"]))
+        if fit and fit["right"] and image["camera"] == data["images"][0]["camera"]:
+            seqs.setdefault(image["seq_name"], []).append(fit["right"]["pose"])
+    return seqs
+
+
+def test_one_frame_per_sequence_gives_every_frame_its_own_pose(tmp_path: Path) -> None:
+    from dir_net.data.synth import existing_dataset
+
+    default, single = tmp_path / "default", tmp_path / "single"
+    generate(default, frames=16, seed=0, splits=["train"], cameras=1, missing_mano=0.0)
+    generate(single, frames=16, seed=0, splits=["train"], cameras=1, missing_mano=0.0, frames_per_sequence=1)
+    assert max(len(p) for p in _frame_poses(default).values()) > 1  # frames interpolated within a sequence
+    poses = _frame_poses(single)
+    assert all(len(p) == 1 for p in poses.values())
+    assert len({json.dumps(p) for p in poses.values()}) == len(poses)  # every frame its own pose
+    # the marker records the choice: asking for the other layout is refused, the same one is reused
+    assert existing_dataset(single, frames=16, splits=["train"], cameras=1, missing_mano=0.0,
+                            frames_per_sequence=1) is not None
+    with pytest.raises(Exception, match="frames_per_sequence"):
+        existing_dataset(single, frames=16, splits=["train"], cameras=1, missing_mano=0.0)
+    assert existing_dataset(default, frames=16, splits=["train"], cameras=1, missing_mano=0.0) is not None

@@ -38,6 +38,7 @@ COLUMNS = ("model", "protocol", "mpjpe", "mpvpe", "miaa", "ratio_mpjpe", "ratio_
 # The figures the targets are about: DIR under mcp_scaled (MPJPE and MIAA), InterNet under moon.
 HEADLINE = {"dir": "mcp_scaled", "internet": "moon", "dir_basic": "mcp_scaled"}
 SYNTH_SEED = 0
+FRAMES_PER_SEQUENCE = 1  # every frame its own pose and background (see dir_net.engine.quickstart)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def model_names(opts: LearnOptions) -> list[str]:
 
 # --- data ------------------------------------------------------------------------------------------
 def data_root(workdir: Path, frames: int, test_frames: int, cameras: int) -> Path:
-    return workdir / f"synth_{frames}x{cameras}_test{test_frames}_seed{SYNTH_SEED}"
+    return workdir / f"synth_{frames}x{cameras}_test{test_frames}_seed{SYNTH_SEED}_fps{FRAMES_PER_SEQUENCE}"
 
 
 def ensure_data(root: Path, frames: int, test_frames: int, cameras: int, say: Callable[[str], None]) -> float:
@@ -114,9 +115,11 @@ def ensure_data(root: Path, frames: int, test_frames: int, cameras: int, say: Ca
     start = time.perf_counter()
     say(f"generating {frames} train / {test_frames} test frames x {cameras} cameras at {root} "
         f"(about {(frames + test_frames) * cameras / 15 / 60:.0f} min on a 2-core CPU)")
-    generate(root, frames=frames, seed=SYNTH_SEED, splits=["train"], cameras=cameras)
+    generate(root, frames=frames, seed=SYNTH_SEED, splits=["train"], cameras=cameras,
+             frames_per_sequence=FRAMES_PER_SEQUENCE)
     (root / "dirnet_synth.json").unlink()  # not finished until the test split is written too
-    generate(root, frames=test_frames, seed=SYNTH_SEED, splits=["test"], cameras=cameras)
+    generate(root, frames=test_frames, seed=SYNTH_SEED, splits=["test"], cameras=cameras,
+             frames_per_sequence=FRAMES_PER_SEQUENCE)
     return time.perf_counter() - start
 
 

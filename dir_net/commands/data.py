@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--frames", type=int, default=64, help="frames per split (each seen by every camera)")
     synth.add_argument("--cameras", type=int, default=4, help="calibrated cameras per capture")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--frames-per-sequence", type=int, default=None,
+                       help="frames per sequence (default: up to 8, interpolated between two key poses); 1 gives "
+                            "every frame its own pose and background, the variety a model needs to generalise")
     synth.add_argument("--splits", default="train,val,test", help="comma-separated splits")
     synth.add_argument("--force", action="store_true", help="replace a different dataset (or any content) in OUT; "
                        "without it OUT must be empty, or hold the same dataset (then nothing is done)")
@@ -114,7 +117,8 @@ def _synth(args: argparse.Namespace) -> int:
         print(json.dumps(generate_stb_rhd(args.out, args.dataset, frames=args.frames, seed=args.seed), indent=2))
         return 0
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    request = dict(frames=args.frames, seed=args.seed, splits=splits, cameras=args.cameras)
+    request = dict(frames=args.frames, seed=args.seed, splits=splits, cameras=args.cameras,
+                   frames_per_sequence=args.frames_per_sequence)
     summary = existing_dataset(args.out, **request, force=args.force)
     if summary is not None:
         print(f"{args.out}: already holds this synthetic dataset (same arguments); nothing to do "

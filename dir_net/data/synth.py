@@ -221,10 +221,11 @@ def _compose(render: Any, bg: np.ndarray, gain: float, tint: np.ndarray, mono: b
 
 
 # -- split ----------------------------------------------------------------------------------------
-def _make_frames(rng: np.random.Generator, hands: Any, frames: int, missing_mano: float) -> list[SynthFrame]:
+def _make_frames(rng: np.random.Generator, hands: Any, frames: int, missing_mano: float,
+                 frames_per_sequence: int | None = None) -> list[SynthFrame]:
     out: list[SynthFrame] = []
     capture, seq = -1, 0
-    seq_len = min(MAX_FRAMES_PER_SEQ, max(2, frames // 4))
+    seq_len = frames_per_sequence or min(MAX_FRAMES_PER_SEQ, max(2, frames // 4))
     betas = skin = root_joint = None
     while len(out) < frames:
         if len(out) % FRAMES_PER_CAPTURE == 0 and (not out or out[-1].capture == capture):
@@ -343,18 +344,22 @@ COMPLETE_MARKER = "dirnet_synth.json"  # written last by `generate`: counts per 
 
 
 def synth_arguments(frames: int, seed: int, cameras: int, missing_mano: float,
-                    model_dir: str | None) -> dict[str, Any]:
-    """What decides a split's content (besides its name): recorded in COMPLETE_MARKER."""
+                    model_dir: str | None, frames_per_sequence: int | None = None) -> dict[str, Any]:
+    """What decides a split's content (besides its name): recorded in COMPLETE_MARKER
+    (`frames_per_sequence` only when set, so datasets made before it existed still match)."""
     import os
 
     hands = str(model_dir or os.environ.get("DIRNET_MANO_DIR") or "synthetic")
-    return {"frames": int(frames), "seed": int(seed), "cameras": int(cameras),
-            "missing_mano": float(missing_mano), "hands": hands}
+    out = {"frames": int(frames), "seed": int(seed), "cameras": int(cameras),
+           "missing_mano": float(missing_mano), "hands": hands}
+    if frames_per_sequence:
+        out["frames_per_sequence"] = int(frames_per_sequence)
+    return out
 
 
 def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS,
                      cameras: int = 4, missing_mano: float = 0.03, model_dir: str | None = None,
-                     force: bool = False) -> dict[str, Any] | None:
+                     force: bool = False, frames_per_sequence: int | None = None) -> dict[str, Any] | None:
     """Before `generate`: the summary of the finished dataset at `out` when the same arguments
     already produced these splits (nothing to do), or None when `out` may be written (absent,
     empty, or `force`). DataError when `out` holds anything else and not `force`."""
@@ -369,9 +374,10 @@ def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: S
         summary = json.loads((out / COMPLETE_MARKER).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{out / COMPLETE_MARKER}: unreadable ({exc}); pass --force to regenerate") from None
-    wanted = synth_arguments(frames, seed, cameras, missing_mano, model_dir)
+    wanted = synth_arguments(frames, seed, cameras, missing_mano, model_dir, frames_per_sequence)
     made = summary.get("arguments", {})
-    differences = [f"{k}={made.get(k, '?')} (asked: {v})" for k, v in wanted.items() if made.get(k) != v]
+    differences = [f"{k}={made.get(k, '-')} (asked: {wanted.get(k, '-')})" for k in {**wanted, **made}
+                   if made.get(k) != wanted.get(k)]
     missing = [s for s in splits if s not in summary]
     if differences or missing:
         what = ", ".join(differences + ([f"no split {','.join(missing)}"] if missing else []))
@@ -381,13 +387,16 @@ def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: S
 
 
 def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS, cameras: int = 4,
-             missing_mano: float = 0.03, model_dir: str | None = None) -> dict[str, Any]:
+             missing_mano: float = 0.03, model_dir: str | None = None,
+             frames_per_sequence: int | None = None) -> dict[str, Any]:
     """Write a synthetic InterHand2.6M v1.0 dataset under `out`; returns counts per split (and
-    the arguments, `synth_arguments`)."""
+    the arguments, `synth_arguments`). `frames_per_sequence` (default: up to 8, interpolated between
+    two key poses) at 1 gives every frame its own independently drawn pose: the most pose variety per image."""
     import mano
 
-    if frames < 1 or cameras < 1:
-        raise DataError(f"--frames and --cameras must be >= 1, got {frames} and {cameras}")
+    if frames < 1 or cameras < 1 or (frames_per_sequence is not None and frames_per_sequence < 1):
+        raise DataError(f"--frames, --cameras and --frames-per-sequence must be >= 1, got {frames}, {cameras} "
+                        f"and {frames_per_sequence}")
     if Path(out).exists() and not Path(out).is_dir():
         raise DataError(f"{out}: exists and is not a folder; give a folder for the dataset")
     for split in splits:
@@ -396,10 +405,11 @@ def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[
     out = Path(out)
     (out / COMPLETE_MARKER).unlink(missing_ok=True)  # until this run finishes, the folder is not a whole dataset
     summary: dict[str, Any] = {"root": str(out),
-                               "arguments": synth_arguments(frames, seed, cameras, missing_mano, model_dir)}
+                               "arguments": synth_arguments(frames, seed, cameras, missing_mano, model_dir,
+                                                            frames_per_sequence)}
     for split in splits:
         rng = np.random.default_rng([seed, SPLITS.index(split)])
-        split_frames = _make_frames(rng, hands, frames, missing_mano)
+        split_frames = _make_frames(rng, hands, frames, missing_mano, frames_per_sequence)
         rigs = {c: make_rig(rng, cameras) for c in sorted({f.capture for f in split_frames})}
         images, annotations = _render_split(out, split, split_frames, rigs, hands, rng)
         ann_dir = out / "annotations" / split

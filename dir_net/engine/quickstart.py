@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SYNTH_SEED = 0
 SYNTH_CAMERAS = 4  # 4 views of every frame: 4x the training crops for the same rendered poses
+# Every frame its own pose and background: with the generator's 8-frame sequences (one background per
+# camera and sequence) a network memorises background -> pose (docs/BENCHMARKS.md, "Learning").
+SYNTH_FRAMES_PER_SEQUENCE = 1
 HELD_OUT_FRACTION = {"val": 0.25, "test": 0.5}  # frames of the val / test splits per training frame
 
 
@@ -63,7 +66,8 @@ def ensure_synthetic_data(cfg: Config, frames: int, splits: Sequence[str]) -> No
     log.info("generating the synthetic dataset at %s (%s frames x %d cameras)", root,
              ", ".join(f"{split} {n}" for split, n in counts.items()), SYNTH_CAMERAS)
     for split, n in counts.items():  # the marker of a finished dataset is written by the last split only
-        generate(root, frames=n, seed=SYNTH_SEED, splits=[split], cameras=SYNTH_CAMERAS)
+        generate(root, frames=n, seed=SYNTH_SEED, splits=[split], cameras=SYNTH_CAMERAS,
+                 frames_per_sequence=SYNTH_FRAMES_PER_SEQUENCE)
         if split != list(counts)[-1]:
             (root / COMPLETE_MARKER).unlink()
 
