@@ -150,6 +150,7 @@ def _frame_poses(root: Path, split: str = "train") -> dict[str, list[list[float]
 
 def test_one_frame_per_sequence_gives_every_frame_its_own_pose(tmp_path: Path) -> None:
     from dir_net.data.synth import existing_dataset
+    from dir_net.errors import DataError
 
     default, single = tmp_path / "default", tmp_path / "single"
     generate(default, frames=16, seed=0, splits=["train"], cameras=1, missing_mano=0.0)
@@ -161,6 +162,6 @@ def test_one_frame_per_sequence_gives_every_frame_its_own_pose(tmp_path: Path) -
     # the marker records the choice: asking for the other layout is refused, the same one is reused
     assert existing_dataset(single, frames=16, splits=["train"], cameras=1, missing_mano=0.0,
                             frames_per_sequence=1) is not None
-    with pytest.raises(Exception, match="frames_per_sequence"):
+    with pytest.raises(DataError, match="frames_per_sequence"):
         existing_dataset(single, frames=16, splits=["train"], cameras=1, missing_mano=0.0)
     assert existing_dataset(default, frames=16, splits=["train"], cameras=1, missing_mano=0.0) is not None

@@ -38,7 +38,6 @@ COLUMNS = ("model", "protocol", "mpjpe", "mpvpe", "miaa", "ratio_mpjpe", "ratio_
 # The figures the targets are about: DIR under mcp_scaled (MPJPE and MIAA), InterNet under moon.
 HEADLINE = {"dir": "mcp_scaled", "internet": "moon", "dir_basic": "mcp_scaled"}
 SYNTH_SEED = 0
-FRAMES_PER_SEQUENCE = 1  # every frame its own pose and background (see dir_net.engine.quickstart)
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,15 @@ def model_names(opts: LearnOptions) -> list[str]:
 
 # --- data ------------------------------------------------------------------------------------------
 def data_root(workdir: Path, frames: int, test_frames: int, cameras: int) -> Path:
-    return workdir / f"synth_{frames}x{cameras}_test{test_frames}_seed{SYNTH_SEED}_fps{FRAMES_PER_SEQUENCE}"
+    from dir_net.engine.quickstart import SYNTH_FRAMES_PER_SEQUENCE
+
+    return workdir / f"synth_{frames}x{cameras}_test{test_frames}_seed{SYNTH_SEED}_fps{SYNTH_FRAMES_PER_SEQUENCE}"
 
 
 def ensure_data(root: Path, frames: int, test_frames: int, cameras: int, say: Callable[[str], None]) -> float:
     """Generate the train and test splits at `root` unless a finished set is there; seconds spent."""
     from dir_net.data.synth import generate, is_complete
+    from dir_net.engine.quickstart import SYNTH_FRAMES_PER_SEQUENCE
 
     if is_complete(root):
         say(f"reusing the synthetic set at {root}")
@@ -116,10 +118,10 @@ def ensure_data(root: Path, frames: int, test_frames: int, cameras: int, say: Ca
     say(f"generating {frames} train / {test_frames} test frames x {cameras} cameras at {root} "
         f"(about {(frames + test_frames) * cameras / 15 / 60:.0f} min on a 2-core CPU)")
     generate(root, frames=frames, seed=SYNTH_SEED, splits=["train"], cameras=cameras,
-             frames_per_sequence=FRAMES_PER_SEQUENCE)
+             frames_per_sequence=SYNTH_FRAMES_PER_SEQUENCE)
     (root / "dirnet_synth.json").unlink()  # not finished until the test split is written too
     generate(root, frames=test_frames, seed=SYNTH_SEED, splits=["test"], cameras=cameras,
-             frames_per_sequence=FRAMES_PER_SEQUENCE)
+             frames_per_sequence=SYNTH_FRAMES_PER_SEQUENCE)
     return time.perf_counter() - start
 
 
