@@ -56,6 +56,7 @@ def test_rebuilding_an_index_drops_maps_of_the_old_annotations(tmp_path):
     (["--frames", "0"], "--frames"),
     (["--cameras", "0"], "--cameras"),
     (["--frames-per-sequence", "0"], "--frames-per-sequence"),
+    (["--gestures", "0"], "--gestures"),
 ])
 def test_synth_rejects_bad_sizes(tmp_path, capsys, args, message):
     assert dirnet(["data", "synth", str(tmp_path / "out"), *args]) == 2

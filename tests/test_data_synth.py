@@ -165,3 +165,30 @@ def test_one_frame_per_sequence_gives_every_frame_its_own_pose(tmp_path: Path) -
     with pytest.raises(DataError, match="frames_per_sequence"):
         existing_dataset(single, frames=16, splits=["train"], cameras=1, missing_mano=0.0)
     assert existing_dataset(default, frames=16, splits=["train"], cameras=1, missing_mano=0.0) is not None
+
+
+def _right_fingers(root: Path, split: str) -> np.ndarray:
+    """(N, 45) right-hand finger poses of every frame with a right hand."""
+    return np.array([pose[3:] for poses in _frame_poses(root, split).values() for pose in poses])
+
+
+def test_gestures_draw_fingers_from_one_library_for_every_seed_and_split(tmp_path: Path) -> None:
+    """With --gestures K every hand performs one of K library gestures (a little varied), the same
+    library in another seed's test split; free poses are not near any of them."""
+    import mano
+    from dir_net.data.synth import finger_axis_angle, gesture_library
+
+    hands = mano.load_hands(None, tips="interhand")
+    library = np.stack([finger_axis_angle(hands, c) for c in gesture_library(3)])  # (3, 45)
+    apart = min(np.linalg.norm(library[i] - library[j]) for i in range(3) for j in range(i))
+    common = dict(frames=12, cameras=1, missing_mano=0.0, frames_per_sequence=1)
+    generate(tmp_path / "a", seed=0, splits=["train"], gestures=3, **common)
+    generate(tmp_path / "b", seed=1, splits=["test"], gestures=3, **common)
+    generate(tmp_path / "free", seed=0, splits=["train"], **common)
+
+    def nearest(fingers: np.ndarray) -> np.ndarray:  # (N,) distance to the nearest library gesture
+        return np.linalg.norm(fingers[:, None] - library[None], axis=-1).min(1)
+
+    performed = np.concatenate([_right_fingers(tmp_path / "a", "train"), _right_fingers(tmp_path / "b", "test")])
+    assert len(performed) >= 12 and nearest(performed).max() < 0.35 * apart
+    assert np.median(nearest(_right_fingers(tmp_path / "free", "train"))) > 0.5 * apart

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--frames-per-sequence", type=int, default=None,
                        help="frames per sequence (default: up to 8, interpolated between two key poses); 1 gives "
                             "every frame its own pose and background, the variety a model needs to generalise")
+    synth.add_argument("--gestures", type=int, default=None,
+                       help="draw fingers from a library of K gestures shared by all captures and splits, as "
+                            "InterHand2.6M's subjects perform one gesture list (default: free PCA poses)")
     synth.add_argument("--splits", default="train,val,test", help="comma-separated splits")
     synth.add_argument("--force", action="store_true", help="replace a different dataset (or any content) in OUT; "
                        "without it OUT must be empty, or hold the same dataset (then nothing is done)")
@@ -118,7 +121,7 @@ def _synth(args: argparse.Namespace) -> int:
         return 0
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     request = dict(frames=args.frames, seed=args.seed, splits=splits, cameras=args.cameras,
-                   frames_per_sequence=args.frames_per_sequence)
+                   frames_per_sequence=args.frames_per_sequence, gestures=args.gestures)
     summary = existing_dataset(args.out, **request, force=args.force)
     if summary is not None:
         print(f"{args.out}: already holds this synthetic dataset (same arguments); nothing to do "

@@ -6,8 +6,8 @@ real folder layout, so the real loader reads it unchanged:
 - captures with a rig of calibrated cameras (campos / camrot / focal / princpt) around the hands,
   512x334 and 334x512 images, colour (40xxxx) and monochrome (41xxxx) cameras;
 - sequences (cycling interacting, right, interacting, left) of interacting (hands facing each other,
-  touching and occluding) and single-hand frames, poses sampled in MANO's PCA space and
-  interpolated over the sequence;
+  touching and occluding) and single-hand frames, poses sampled in MANO's PCA space (free, or
+  from a library of gestures shared by every split: `gestures`) and interpolated over the sequence;
 - NeuralAnnot-convention MANO parameters (world frame, metres, pose relative to the mean hand; the
   absent hand is null, a few frames have no fit), joint_3d world mm in InterHand order;
 - varied skin tones, lighting gain / tint and backgrounds. Deterministic for a seed.
@@ -51,6 +51,8 @@ SKIN_TONES = np.array([  # RGB in [0, 1], light to dark
 PCA_STD = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.3] + [0.08] * 35)
 MAX_JOINT_ANGLE = 1.7  # rad, per finger joint (relative to the mean hand)
 JPEG_QUALITY = 92
+GESTURE_SEED = 2_600_000  # the gesture library's seed: shared by every dataset seed and split
+GESTURE_JITTER = 0.15  # per performance of a gesture, in units of PCA_STD
 
 
 @dataclass
@@ -131,18 +133,38 @@ def _random_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
     return aa_to_matrix(axis / np.linalg.norm(axis) * math.radians(rng.uniform(0, max_deg)))
 
 
-def _finger_pose(rng: np.random.Generator, hands: Any) -> np.ndarray:
-    """(45,) axis-angle relative to the mean hand, from clipped PCA coefficients (right hand basis)."""
+def pca_coefficients(rng: np.random.Generator) -> np.ndarray:
+    """(45,) clipped MANO PCA coefficients of a free finger pose."""
+    return np.clip(rng.normal(size=45) * PCA_STD, -2 * PCA_STD, 2 * PCA_STD)
+
+
+def gesture_library(count: int) -> np.ndarray:
+    """(count, 45) PCA coefficients of `count` finger gestures, the same for every seed and split
+    (like InterHand2.6M, where every subject performs the same gesture list)."""
+    return np.stack([pca_coefficients(np.random.default_rng([GESTURE_SEED, k])) for k in range(count)])
+
+
+def _finger_pose(rng: np.random.Generator, hands: Any, gestures: np.ndarray | None = None) -> np.ndarray:
+    """(45,) axis-angle relative to the mean hand (right hand basis): a free pose from clipped PCA
+    coefficients, or one of `gestures` (K, 45) performed with a little variation."""
+    if gestures is None:
+        return finger_axis_angle(hands, pca_coefficients(rng))
+    jitter = rng.normal(size=45) * PCA_STD * GESTURE_JITTER
+    return finger_axis_angle(hands, gestures[int(rng.integers(len(gestures)))] + jitter)
+
+
+def finger_axis_angle(hands: Any, coeffs: np.ndarray) -> np.ndarray:
+    """(45,) right-hand finger axis-angle of PCA coefficients (45,), each joint's angle clipped."""
     import torch
 
-    coeffs = np.clip(rng.normal(size=45) * PCA_STD, -2 * PCA_STD, 2 * PCA_STD)
     aa = hands.pca_to_axis_angle(torch.as_tensor(np.stack([coeffs, coeffs]), dtype=torch.float32)[None])[0, 0].numpy()
     aa = aa.reshape(15, 3).astype(np.float64)
     norm = np.linalg.norm(aa, axis=1, keepdims=True)
     return (aa * np.minimum(1.0, MAX_JOINT_ANGLE / np.maximum(norm, 1e-9))).reshape(45)
 
 
-def _hand_state(rng: np.random.Generator, hands: Any, kind: int) -> dict[str, np.ndarray]:
+def _hand_state(rng: np.random.Generator, hands: Any, kind: int,
+                gestures: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Pair-frame placement of a sequence key pose: per-hand rotation (2, 3, 3), wrist mm (2, 3), fingers."""
     rot = np.stack([BASE, MIRROR @ BASE @ MIRROR])
     wrist = np.zeros((2, 3))
@@ -155,7 +177,7 @@ def _hand_state(rng: np.random.Generator, hands: Any, kind: int) -> dict[str, np
             rot[h] = _random_rotation(rng, 35) @ rot[h]
     else:
         rot[kind] = _random_rotation(rng, 60) @ rot[kind]
-    fingers = np.stack([_finger_pose(rng, hands), _finger_pose(rng, hands)])
+    fingers = np.stack([_finger_pose(rng, hands, gestures), _finger_pose(rng, hands, gestures)])
     fingers[1] = (fingers[1].reshape(15, 3) * np.array([1.0, -1.0, -1.0])).reshape(45)  # mirrored basis
     return {"rot": rot, "wrist": wrist, "fingers": fingers}
 
@@ -167,11 +189,11 @@ def _lerp_state(a: dict, b: dict, t: float) -> dict:
 
 
 def _sequence(rng: np.random.Generator, hands: Any, kind: int, n: int, betas: np.ndarray,
-              root_joint: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+              root_joint: np.ndarray, gestures: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """n frames of (pose (2, 48), trans (2, 3) m) interpolated between two key states."""
     Q = _random_rotation(rng, 30) @ aa_to_matrix(np.array([0.0, rng.uniform(0, 2 * math.pi), 0.0]))
     centre = RIG_CENTRE_MM + rng.uniform(-30, 30, 3)
-    a, b = _hand_state(rng, hands, kind), _hand_state(rng, hands, kind)
+    a, b = _hand_state(rng, hands, kind, gestures), _hand_state(rng, hands, kind, gestures)
     if rng.random() < 0.5:  # half the sequences keep the hand placement and only move a little
         b["rot"] = np.stack([_random_rotation(rng, 15) @ a["rot"][h] for h in range(2)])
     out = []
@@ -222,10 +244,11 @@ def _compose(render: Any, bg: np.ndarray, gain: float, tint: np.ndarray, mono: b
 
 # -- split ----------------------------------------------------------------------------------------
 def _make_frames(rng: np.random.Generator, hands: Any, frames: int, missing_mano: float,
-                 frames_per_sequence: int | None = None) -> list[SynthFrame]:
+                 frames_per_sequence: int | None = None, gestures: int | None = None) -> list[SynthFrame]:
     out: list[SynthFrame] = []
     capture, seq = -1, 0
     seq_len = frames_per_sequence or min(MAX_FRAMES_PER_SEQ, max(2, frames // 4))
+    library = gesture_library(gestures) if gestures else None
     betas = skin = root_joint = None
     while len(out) < frames:
         if len(out) % FRAMES_PER_CAPTURE == 0 and (not out or out[-1].capture == capture):
@@ -238,7 +261,7 @@ def _make_frames(rng: np.random.Generator, hands: Any, frames: int, missing_mano
         kind = SEQ_PATTERN[seq % len(SEQ_PATTERN)]
         n = min(seq_len, frames - len(out), FRAMES_PER_CAPTURE - len(out) % FRAMES_PER_CAPTURE)
         name = f"{seq:04d}_{SEQ_NAMES[kind]}_synth"
-        for pose, trans in _sequence(rng, hands, kind, n, betas, root_joint):
+        for pose, trans in _sequence(rng, hands, kind, n, betas, root_joint, library):
             out.append(SynthFrame(capture, name, FRAME_STEP * (len(out) % FRAMES_PER_CAPTURE) + 1, kind, pose,
                                   betas.copy(), trans, bool(rng.random() >= missing_mano), skin))
         seq += 1
@@ -344,9 +367,10 @@ COMPLETE_MARKER = "dirnet_synth.json"  # written last by `generate`: counts per 
 
 
 def synth_arguments(frames: int, seed: int, cameras: int, missing_mano: float,
-                    model_dir: str | None, frames_per_sequence: int | None = None) -> dict[str, Any]:
+                    model_dir: str | None, frames_per_sequence: int | None = None,
+                    gestures: int | None = None) -> dict[str, Any]:
     """What decides a split's content (besides its name): recorded in COMPLETE_MARKER
-    (`frames_per_sequence` only when set, so datasets made before it existed still match)."""
+    (`frames_per_sequence` and `gestures` only when set, so datasets made before they existed still match)."""
     import os
 
     hands = str(model_dir or os.environ.get("DIRNET_MANO_DIR") or "synthetic")
@@ -354,12 +378,15 @@ def synth_arguments(frames: int, seed: int, cameras: int, missing_mano: float,
            "missing_mano": float(missing_mano), "hands": hands}
     if frames_per_sequence:
         out["frames_per_sequence"] = int(frames_per_sequence)
+    if gestures:
+        out["gestures"] = int(gestures)
     return out
 
 
 def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS,
                      cameras: int = 4, missing_mano: float = 0.03, model_dir: str | None = None,
-                     force: bool = False, frames_per_sequence: int | None = None) -> dict[str, Any] | None:
+                     force: bool = False, frames_per_sequence: int | None = None,
+                     gestures: int | None = None) -> dict[str, Any] | None:
     """Before `generate`: the summary of the finished dataset at `out` when the same arguments
     already produced these splits (nothing to do), or None when `out` may be written (absent,
     empty, or `force`). DataError when `out` holds anything else and not `force`."""
@@ -374,7 +401,7 @@ def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: S
         summary = json.loads((out / COMPLETE_MARKER).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{out / COMPLETE_MARKER}: unreadable ({exc}); pass --force to regenerate") from None
-    wanted = synth_arguments(frames, seed, cameras, missing_mano, model_dir, frames_per_sequence)
+    wanted = synth_arguments(frames, seed, cameras, missing_mano, model_dir, frames_per_sequence, gestures)
     made = summary.get("arguments", {})
     differences = [f"{k}={made.get(k, '-')} (asked: {wanted.get(k, '-')})" for k in {**wanted, **made}
                    if made.get(k) != wanted.get(k)]
@@ -388,15 +415,18 @@ def existing_dataset(out: str | Path, frames: int = 64, seed: int = 0, splits: S
 
 def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[str] = SPLITS, cameras: int = 4,
              missing_mano: float = 0.03, model_dir: str | None = None,
-             frames_per_sequence: int | None = None) -> dict[str, Any]:
+             frames_per_sequence: int | None = None, gestures: int | None = None) -> dict[str, Any]:
     """Write a synthetic InterHand2.6M v1.0 dataset under `out`; returns counts per split (and
     the arguments, `synth_arguments`). `frames_per_sequence` (default: up to 8, interpolated between
-    two key poses) at 1 gives every frame its own independently drawn pose: the most pose variety per image."""
+    two key poses) at 1 gives every frame its own independently drawn pose: the most pose variety per image.
+    `gestures` K (default: free poses) draws every hand's fingers from a library of K gestures shared by
+    all seeds and splits, each performance slightly varied: the structure of InterHand2.6M, whose
+    subjects all perform one gesture list."""
     import mano
 
-    if frames < 1 or cameras < 1 or (frames_per_sequence is not None and frames_per_sequence < 1):
-        raise DataError(f"--frames, --cameras and --frames-per-sequence must be >= 1, got {frames}, {cameras} "
-                        f"and {frames_per_sequence}")
+    if frames < 1 or cameras < 1 or any(v is not None and v < 1 for v in (frames_per_sequence, gestures)):
+        raise DataError(f"--frames, --cameras, --frames-per-sequence and --gestures must be >= 1, got {frames}, "
+                        f"{cameras}, {frames_per_sequence} and {gestures}")
     if Path(out).exists() and not Path(out).is_dir():
         raise DataError(f"{out}: exists and is not a folder; give a folder for the dataset")
     for split in splits:
@@ -406,10 +436,10 @@ def generate(out: str | Path, frames: int = 64, seed: int = 0, splits: Sequence[
     (out / COMPLETE_MARKER).unlink(missing_ok=True)  # until this run finishes, the folder is not a whole dataset
     summary: dict[str, Any] = {"root": str(out),
                                "arguments": synth_arguments(frames, seed, cameras, missing_mano, model_dir,
-                                                            frames_per_sequence)}
+                                                            frames_per_sequence, gestures)}
     for split in splits:
         rng = np.random.default_rng([seed, SPLITS.index(split)])
-        split_frames = _make_frames(rng, hands, frames, missing_mano, frames_per_sequence)
+        split_frames = _make_frames(rng, hands, frames, missing_mano, frames_per_sequence, gestures)
         rigs = {c: make_rig(rng, cameras) for c in sorted({f.capture for f in split_frames})}
         images, annotations = _render_split(out, split, split_frames, rigs, hands, rng)
         ann_dir = out / "annotations" / split
