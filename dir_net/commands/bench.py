@@ -128,6 +128,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_learn)
 
+    p = sub.add_parser("probe", help="is it the data or the model? a plain CNN regressing joints on the DIR "
+                       "pipeline's crops of a dataset vs the mean hand (no augmentation, crops cached)")
+    p.add_argument("root", help="dataset with train and test splits (e.g. the set `dirnet bench learn` generated)")
+    p.add_argument("--minutes", type=float, default=5.0, help="training budget (one thread)")
+    p.add_argument("--size", type=int, default=64, help="input px (crops made at 128 and resized)")
+    p.add_argument("--backbone", default="plain", choices=("plain", "resnet50"))
+    p.add_argument("--width", type=int, default=32, help="plain: first-stage channels; resnet50: stem width")
+    p.add_argument("--evals", type=int, default=4, help="evaluations over the budget")
+    p.add_argument("--cache", default=None, help="a .pt file of the cached crops (written when absent)")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+    p.set_defaults(func=_probe)
+
     p = sub.add_parser("all", help="infer, train, data, index and eval with their defaults; one JSON. Takes about "
                        "25 min on a 2-core CPU and ~10 GB of RAM (the index bench's json.load of 1M samples: "
                        "--no-plain or --index-n 100000 avoid it); --smoke checks every bench in ~1 min",
@@ -218,6 +231,19 @@ def _learn(args: argparse.Namespace) -> int:
     result = run(LearnOptions(**values))
     print_learn(result)
     _write(result, args.json)
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from dir_net.bench.probe import ProbeOptions, run
+    from dir_net.bench.report import make_result
+
+    import torch
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ProbeOptions)}
+    torch.set_num_threads(1)  # the probe's figures are one-thread figures
+    result = run(ProbeOptions(**values))
+    _write(make_result("probe", values, result["curve"], extra={"mean_hand": result["mean_hand"]}), args.json)
     return 0
 
 
