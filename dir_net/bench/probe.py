@@ -14,6 +14,7 @@ mean hand's (the per-joint mean over the training crops), on the test split and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -142,7 +143,7 @@ def hand_errors(pred_mm: Tensor, pred_px: Tensor, crops: Crops) -> tuple[float, 
     return float(e3), float(e2)
 
 
-def run(opts: ProbeOptions, say: Callable[[str], None] = print) -> dict:
+def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print, flush=True)) -> dict:
     """Train the probe for the budget; the learning curve as ratios to the mean hand."""
     torch.manual_seed(opts.seed)
     raw = cache_crops(opts.root, Path(opts.cache) if opts.cache else None)
