@@ -17,7 +17,7 @@ from dir_net.config import load_config
 from dir_net.errors import ConfigError, DirNetError
 from dir_net.models import MODELS, build_model
 from dir_net.models import mfp
-from dir_net.models.backbone import ResNet50
+from dir_net.models.backbone import PlainNet, ResNet50, build_backbone
 from dir_net.models.decoder import Projector, Residual
 from dir_net.models.gcn import HandGCN, PGraphConv, neighbour_pairs
 from dir_net.models.transformer import JointTransformer
@@ -97,6 +97,23 @@ def test_frozen_bn_keeps_statistics_and_parameters_fixed():
     assert not bn.training and not bn.weight.requires_grad
     assert torch.equal(bn.running_mean, before)
     assert all(p.requires_grad for p in net.layer1[0].conv1.parameters())
+
+
+def test_plain_backbone_gives_the_resnet_scales_and_drives_dir():
+    """`model.backbone.name: plain` (the CPU learning benchmark's reduced models): c1..c4 at 1/4..1/32
+    with width x 1, 2, 4, 8 channels, and DIR builds on it, trains and sends gradients through it."""
+    feats = PlainNet(width=8)(torch.zeros(1, 3, 64, 64))
+    assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
+        "c1": (8, 16, 16), "c2": (16, 8, 8), "c3": (32, 4, 4), "c4": (64, 2, 2)}
+    model = small_model(CONFIG_DIR / "learn_dir_cpu.yaml", "model.backbone.name=plain")
+    assert isinstance(model.backbone, PlainNet)
+    batch = make_batch(model.hands, batch=2, image_size=64, aux_size=16)
+    model.losses(model(batch["image"]), batch)["total"].backward()
+    assert model.backbone.stem[0].weight.grad.abs().sum() > 0
+    with pytest.raises(DirNetError, match="resnet50 only"):
+        build_backbone({"name": "plain", "width": 8, "weights": "r50.pth", "frozen_bn": False})
+    with pytest.raises(ConfigError, match="model.backbone.name"):
+        load_config(DEFAULT, ["model.backbone.name=vgg"])
 
 
 # --- every config ------------------------------------------------------------------------------

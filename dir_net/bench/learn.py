@@ -165,7 +165,7 @@ class ModelRun:
 def _model_settings(cfg: Any) -> dict[str, Any]:
     """What makes a reduced model reduced: printed and stored with the figures."""
     m = cfg.model
-    out = {"image_size": int(cfg.data.image_size), "backbone_width": int(m.backbone.width),
+    out = {"image_size": int(cfg.data.image_size), "backbone": m.backbone.name, "backbone_width": int(m.backbone.width),
            "batch_size": int(cfg.train.batch_size), "optimizer": cfg.train.optimizer.name,
            "lr": float(cfg.train.optimizer.lr), "schedule": cfg.train.schedule.name}
     if m.name == "dir":

@@ -93,20 +93,15 @@ def to_crops(raw: dict[str, Tensor], size: int) -> Crops:
                  raw["joint_valid"].bool().all(-1))
 
 
-def _conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
 class LastMap(nn.Module):
-    """A ResNet50 trunk giving only its last map c4 (1/32)."""
+    """A multi-scale backbone giving only its last map c4 (1/32)."""
 
-    def __init__(self, resnet: nn.Module) -> None:
+    def __init__(self, trunk: nn.Module) -> None:
         super().__init__()
-        self.resnet = resnet
+        self.trunk = trunk
 
     def forward(self, image: Tensor) -> Tensor:
-        return self.resnet(image)["c4"]
+        return self.trunk(image)["c4"]
 
 
 class Regressor(nn.Module):
@@ -115,20 +110,16 @@ class Regressor(nn.Module):
 
     def __init__(self, backbone: str, width: int, size: int) -> None:
         super().__init__()
-        if backbone == "plain":
-            w = width
-            self.backbone: nn.Module = nn.Sequential(
-                nn.Conv2d(3, w, 3, 2 if size > 64 else 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                _conv_block(w, w, 2), _conv_block(w, 2 * w, 2), _conv_block(2 * w, 4 * w, 2),
-                _conv_block(4 * w, 8 * w, 2))
-            channels = 8 * w
-        elif backbone == "resnet50":
-            from dir_net.models.backbone import ResNet50
+        from dir_net.models.backbone import PlainNet, ResNet50
 
-            self.backbone = LastMap(ResNet50(width=width))  # DIR's and InterNet's backbone
-            channels = self.backbone.resnet.channels["c4"]
+        if backbone == "plain":  # the CPU benchmark's `model.backbone.name: plain`; full resolution at <= 64 px
+            trunk: nn.Module = PlainNet(width, stem_stride=2 if size > 64 else 1)
+        elif backbone == "resnet50":
+            trunk = ResNet50(width=width)  # DIR's and InterNet's backbone
         else:
             raise ValueError(f"--backbone: {backbone!r}; choose plain or resnet50")
+        self.backbone = LastMap(trunk)
+        channels = trunk.channels["c4"]
         self.head = nn.Linear(channels, 2 * OUT_PER_HAND)
 
     def forward(self, image: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 # Keys whose value must be one of a fixed set (dotted key -> allowed values).
 CHOICES: dict[str, tuple[Any, ...]] = {
     "model.name": ("dir", "internet", "simple_baseline2d"),
+    "model.backbone.name": ("resnet50", "plain"),
     "model.dir.attention": ("official", "paper", "none"),
     "model.dir.stages": (1, 2, 3),
     "model.dir.projection": ("none", "single_plane", "multi_plane_heatmap", "mfp"),

@@ -1,6 +1,11 @@
-"""ResNet-50 encoder with torchvision's state_dict layout, returning multi-scale features.
+"""Image encoders returning multi-scale features {"c1": 1/4, "c2": 1/8, "c3": 1/16, "c4": 1/32}.
 
-Shared by DIR, InterNet and SimpleBaseline2D. Parameter names are exactly torchvision's
+`ResNet50` (`model.backbone.name: resnet50`, the papers' backbone) is shared by DIR, InterNet and
+SimpleBaseline2D. `PlainNet` (`name: plain`) is a VGG-like stack of 3x3 convolutions for the CPU-sized
+learning benchmark only: from scratch on a few thousand crops it learns pose several times faster per
+image than a thin ResNet-50 (docs/BENCHMARKS.md, "Is it the data or the model?").
+
+ResNet50: Parameter names are exactly torchvision's
 `resnet50` names (conv1, bn1, layer1..4.N.{conv1,bn1,conv2,bn2,conv3,bn3,downsample.0,downsample.1})
 without the classifier `fc`, so an ImageNet weights file loads directly. Nothing is ever
 downloaded: pass a local file with `model.backbone.weights`.
@@ -157,8 +162,37 @@ class ResNet50(nn.Module):
             )
 
 
-def build_backbone(cfg_backbone: Mapping) -> ResNet50:
-    """ResNet-50 from the `model.backbone` config section (weights loaded when a path is given)."""
+def conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
+    """Two 3x3 conv-BN-ReLU layers, the first carrying the stride."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class PlainNet(nn.Module):
+    """A 3x3 conv stem (stride `stem_stride`) and four stride-2 `conv_block`s of width w, 2w, 4w, 8w;
+    with the default stem stride 2 the blocks give c1..c4 at 1/4..1/32 like `ResNet50`."""
+
+    def __init__(self, width: int = 32, stem_stride: int = 2) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True))
+        self.channels = {f"c{i + 1}": width * 2**i for i in range(4)}
+        self.blocks = nn.ModuleList(conv_block(width * 2 ** max(i - 1, 0), width * 2**i, 2) for i in range(4))
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        out, x = {}, self.stem(x)
+        for i, block in enumerate(self.blocks):
+            x = out[f"c{i + 1}"] = block(x)
+        return out
+
+
+def build_backbone(cfg_backbone: Mapping) -> nn.Module:
+    """The `model.backbone` config section's encoder (ResNet-50 weights loaded when a path is given)."""
+    if cfg_backbone.get("name", "resnet50") == "plain":
+        if cfg_backbone.get("weights") or cfg_backbone.get("frozen_bn"):
+            raise DirNetError("model.backbone: weights and frozen_bn apply to name=resnet50 only; "
+                              "the plain backbone trains from scratch (set them to null / false)")
+        return PlainNet(width=int(cfg_backbone["width"]))
     net = ResNet50(width=int(cfg_backbone["width"]), frozen_bn=bool(cfg_backbone["frozen_bn"]))
     if cfg_backbone.get("weights"):
         net.load_pretrained(cfg_backbone["weights"])
