@@ -57,3 +57,15 @@ def test_probe_command_writes_a_learning_curve(tmp_path: Path, one_thread):
     assert result["extra"]["mean_hand"]["test"]["3d_mm"] > 0
     assert cache.is_file()  # a second run reads the cached crops
     assert main([*args, "--json", str(tmp_path / "again.json")]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--evals", "0"], "--evals 0"), (["--minutes", "0"], "--minutes 0"), (["--size", "16"], "--size 16"),
+    (["--width", "0"], "--width 0"),
+])
+def test_probe_refuses_options_out_of_range_in_one_line(tmp_path, capsys, args, message):
+    from dir_net.cli import main
+
+    assert main(["bench", "probe", str(tmp_path), *args]) == 2  # refused before any data is read
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

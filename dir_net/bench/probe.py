@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dir_net.bench.learn_train import Budget
+from dir_net.engine.optim import LrSchedule
+from dir_net.errors import DirNetError
 from mano.joints import MIDDLE_MCP
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ TRAIN_EVAL = 512  # training crops scored at each evaluation
 BATCH = 32
 LR = 1e-3
 OUT_PER_HAND = 21 * 5  # 3D (x, y, z) + 2D (u, v) per joint
+# the trainer's cosine decay (no warm-up, to 0) on a fine grid over the budget
+COSINE = LrSchedule(name="cosine", total_steps=10_000, warmup_steps=0, warmup_factor=1.0, min_factor=0.0,
+                    milestone_steps=(), gamma=1.0)
 
 
 @dataclass
@@ -93,17 +98,6 @@ def to_crops(raw: dict[str, Tensor], size: int) -> Crops:
                  raw["joint_valid"].bool().all(-1))
 
 
-class LastMap(nn.Module):
-    """A multi-scale backbone giving only its last map c4 (1/32)."""
-
-    def __init__(self, trunk: nn.Module) -> None:
-        super().__init__()
-        self.trunk = trunk
-
-    def forward(self, image: Tensor) -> Tensor:
-        return self.trunk(image)["c4"]
-
-
 class Regressor(nn.Module):
     """A backbone, global average pooling and one linear layer to (B, 2, 21, 5) (3D / 100 mm, 2D / 128 px,
     both as offsets from the mean hand)."""
@@ -118,12 +112,11 @@ class Regressor(nn.Module):
             trunk = ResNet50(width=width)  # DIR's and InterNet's backbone
         else:
             raise ValueError(f"--backbone: {backbone!r}; choose plain or resnet50")
-        self.backbone = LastMap(trunk)
-        channels = trunk.channels["c4"]
-        self.head = nn.Linear(channels, 2 * OUT_PER_HAND)
+        self.backbone = trunk
+        self.head = nn.Linear(trunk.channels["c4"], 2 * OUT_PER_HAND)
 
     def forward(self, image: Tensor) -> Tensor:
-        return self.head(self.backbone(image).mean((2, 3))).view(-1, 2, 21, 5)
+        return self.head(self.backbone(image)["c4"].mean((2, 3))).view(-1, 2, 21, 5)
 
 
 def hand_errors(pred_mm: Tensor, pred_px: Tensor, crops: Crops) -> tuple[float, float]:
@@ -134,8 +127,18 @@ def hand_errors(pred_mm: Tensor, pred_px: Tensor, crops: Crops) -> tuple[float, 
     return float(e3), float(e2)
 
 
+def check_options(opts: ProbeOptions) -> None:
+    """One-line DirNetError for an option outside its range."""
+    bad = [f"--{name} {value} (must be {rule})" for name, value, ok, rule in (
+        ("minutes", opts.minutes, opts.minutes > 0, "> 0"), ("evals", opts.evals, opts.evals >= 1, ">= 1"),
+        ("size", opts.size, opts.size >= 32, ">= 32"), ("width", opts.width, opts.width >= 1, ">= 1")) if not ok]
+    if bad:
+        raise DirNetError(f"bench probe: {'; '.join(bad)}")
+
+
 def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print, flush=True)) -> dict:
     """Train the probe for the budget; the learning curve as ratios to the mean hand."""
+    check_options(opts)
     torch.manual_seed(opts.seed)
     raw = cache_crops(opts.root, Path(opts.cache) if opts.cache else None)
     train, test = to_crops(raw["train"], opts.size), to_crops(raw["test"], opts.size)
@@ -157,12 +160,12 @@ def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print
         model.train()
         return out[..., :3] * 100.0 + mean_mm, out[..., 3:] * 128.0 + mean_px
 
-    budget, curve, steps, train_s = opts.minutes * 60.0, [], 0, 0.0
-    marks = [budget * (k + 1) / opts.evals for k in range(opts.evals)]
+    budget, curve, steps, train_s = Budget(seconds=opts.minutes * 60.0), [], 0, 0.0
+    marks = [(k + 1) / opts.evals for k in range(opts.evals)]  # fractions of the budget
     while marks:
         start = time.perf_counter()
         for group in optimizer.param_groups:
-            group["lr"] = LR * 0.5 * (1 + math.cos(math.pi * min(1.0, train_s / budget)))
+            group["lr"] = LR * COSINE(budget.fraction(train_s, steps) * COSINE.total_steps)
         idx = torch.randint(0, len(train.image), (BATCH,), generator=generator)
         out = model(train.image[idx])
         w = train.hand_valid[idx][..., None, None].float()
@@ -174,7 +177,7 @@ def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print
         optimizer.step()
         steps += 1
         train_s += time.perf_counter() - start
-        if train_s >= marks[0]:
+        if budget.fraction(train_s, steps) >= marks[0]:
             marks.pop(0)
             point = {"steps": steps, "images": steps * BATCH, "train_s": round(train_s, 1)}
             for name, crops in (("test", test), ("train", seen)):

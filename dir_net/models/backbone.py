@@ -2,7 +2,7 @@
 
 `ResNet50` (`model.backbone.name: resnet50`, the papers' backbone) is shared by DIR, InterNet and
 SimpleBaseline2D. `PlainNet` (`name: plain`) is a VGG-like stack of 3x3 convolutions for the CPU-sized
-learning benchmark only: from scratch on a few thousand crops it learns pose several times faster per
+learning benchmark only: from scratch on a few thousand crops it runs faster and learns pose faster per
 image than a thin ResNet-50 (docs/BENCHMARKS.md, "Is it the data or the model?").
 
 ResNet50: Parameter names are exactly torchvision's
