@@ -63,3 +63,21 @@ def test_learning_rate_follows_the_schedule_over_the_budget():
     assert [round(lr_factor(steps, f), 6) for f in (0.5, 0.76, 0.9)] == [1.0, 0.1, 0.01]
     assert Budget(seconds=100).fraction(50, 10) == pytest.approx(0.5)
     assert Budget(steps=10).fraction(1e6, 4) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("option", ["frames", "test_frames", "cameras"])
+def test_bench_learn_refuses_a_non_positive_data_size_before_writing(tmp_path, option):
+    from dir_net.bench.learn import LearnOptions, run
+    from dir_net.errors import DirNetError
+
+    sizes = {"frames": 2, "test_frames": 2, "cameras": 1, option: 0}  # small: a missed check fails fast
+    with pytest.raises(DirNetError, match=r"--cameras \d+: must be >= 1"):
+        run(LearnOptions(workdir=str(tmp_path), steps=1, **sizes), say=lambda _: None)
+    assert not any(tmp_path.iterdir())  # nothing generated
+
+
+def test_bench_learn_names_its_set_by_frames_and_cameras(tmp_path):
+    from dir_net.bench.learn import data_root
+
+    assert data_root(tmp_path, 4096, 96, 1).name.startswith("synth_4096x1_test96_")
+    assert data_root(tmp_path, 4096, 96, 1) != data_root(tmp_path, 4096, 96, 4)

@@ -75,6 +75,7 @@ class LearnOptions:
     workdir: str | None = None  # synthetic data and curve image (default work_dirs/learn)
     frames: int | None = None  # training frames (x cameras); None -> the scale's
     test_frames: int | None = None
+    cameras: int | None = None  # cameras per capture (every frame seen by each); None -> the scale's
     device: str = "cpu"
     eval_points: int = 5  # learning-curve evaluations per model
     seed: int = 0
@@ -229,9 +230,12 @@ def run(opts: LearnOptions, say: Callable[[str], None] = print) -> dict[str, Any
         raise DirNetError(f"--minutes {opts.minutes} / --steps {opts.steps}: the budget must be positive")
     budget = Budget(seconds=minutes * 60.0 if minutes else None, steps=opts.steps)
     workdir = Path(opts.workdir or Path("work_dirs") / "learn")
-    frames = opts.frames or scale.train_frames
-    test_frames = opts.test_frames or scale.test_frames
-    root = data_root(workdir, frames, test_frames, scale.cameras)
+    frames = opts.frames if opts.frames is not None else scale.train_frames
+    test_frames = opts.test_frames if opts.test_frames is not None else scale.test_frames
+    cameras = opts.cameras if opts.cameras is not None else scale.cameras
+    if min(frames, test_frames, cameras) < 1:
+        raise DirNetError(f"--frames {frames} / --test-frames {test_frames} / --cameras {cameras}: must be >= 1")
+    root = data_root(workdir, frames, test_frames, cameras)
     num_workers = scale.num_workers if device.type == "cuda" else min(scale.num_workers, 1)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads(num_workers))
@@ -240,7 +244,7 @@ def run(opts: LearnOptions, say: Callable[[str], None] = print) -> dict[str, Any
         f"{torch.get_num_threads()} torch thread(s) + {num_workers} loader worker(s)")
     if not scale.measured:
         say(f"note: the {opts.scale} scale has not been measured (docs/BENCHMARKS.md)")
-    data_s = ensure_data(root, frames, test_frames, scale.cameras, say)
+    data_s = ensure_data(root, frames, test_frames, cameras, say)
 
     configs = {name: model_config(name, scale, root, opts) for name in names}
     prepare_data(next(iter(configs.values())), say)
@@ -272,10 +276,10 @@ def run(opts: LearnOptions, say: Callable[[str], None] = print) -> dict[str, Any
     plot_curves(runs, baseline, curve_path, f"bench learn, {opts.scale} scale")
     # settings: the options, resolved (the JSON's `command` repeats the run from them)
     settings = {**asdict(opts), "minutes": minutes, "models": ",".join(names), "frames": frames,
-                "test_frames": test_frames}
+                "test_frames": test_frames, "cameras": cameras}
     learn = learn_summary(runs, baseline)
-    extra = {"data": {"root": str(root), "cameras": scale.cameras, "train_images": frames * scale.cameras,
-                      "test_images": test_frames * scale.cameras},
+    extra = {"data": {"root": str(root), "cameras": cameras, "train_images": frames * cameras,
+                      "test_images": test_frames * cameras},
              "models": {r.name: {"config": f"configs/{scale.models[r.name]}", "parameters": r.parameters,
                                  **r.settings} for r in runs},
              "measured_scale": scale.measured,

@@ -118,8 +118,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="cpu: reduced models, 4k crops; gpu: full-size DIR (+ basic ablation), 20k crops (not measured)")
     p.add_argument("--models", default=None, help="comma-separated subset: dir,internet (gpu: also dir_basic)")
     p.add_argument("--workdir", default=None, help="synthetic data (reused) and the curve (default work_dirs/learn)")
-    p.add_argument("--frames", type=int, default=None, help="training frames (x 4 cameras); default: the scale's")
+    p.add_argument("--frames", type=int, default=None, help="training frames (x cameras); default: the scale's")
     p.add_argument("--test-frames", type=int, default=None)
+    p.add_argument("--cameras", type=int, default=None,
+                   help="cameras per capture, each seeing every frame (default: the scale's)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--eval-points", type=int, default=5, help="learning-curve evaluations per model")
     p.add_argument("--seed", type=int, default=0)
