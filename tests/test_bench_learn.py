@@ -71,7 +71,7 @@ def test_bench_learn_refuses_a_non_positive_data_size_before_writing(tmp_path, o
     from dir_net.errors import DirNetError
 
     sizes = {"frames": 2, "test_frames": 2, "cameras": 1, option: 0}  # small: a missed check fails fast
-    with pytest.raises(DirNetError, match=r"--cameras \d+: must be >= 1"):
+    with pytest.raises(DirNetError, match=f"bench learn: --{option.replace('_', '-')} 0: must be >= 1"):
         run(LearnOptions(workdir=str(tmp_path), steps=1, **sizes), say=lambda _: None)
     assert not any(tmp_path.iterdir())  # nothing generated
 

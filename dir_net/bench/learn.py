@@ -233,8 +233,10 @@ def run(opts: LearnOptions, say: Callable[[str], None] = print) -> dict[str, Any
     frames = opts.frames if opts.frames is not None else scale.train_frames
     test_frames = opts.test_frames if opts.test_frames is not None else scale.test_frames
     cameras = opts.cameras if opts.cameras is not None else scale.cameras
-    if min(frames, test_frames, cameras) < 1:
-        raise DirNetError(f"--frames {frames} / --test-frames {test_frames} / --cameras {cameras}: must be >= 1")
+    bad = [f"--{name} {value}" for name, value in
+           (("frames", frames), ("test-frames", test_frames), ("cameras", cameras)) if value < 1]
+    if bad:
+        raise DirNetError(f"bench learn: {', '.join(bad)}: must be >= 1")
     root = data_root(workdir, frames, test_frames, cameras)
     num_workers = scale.num_workers if device.type == "cuda" else min(scale.num_workers, 1)
     if device.type == "cpu":
