@@ -36,10 +36,37 @@ def test_hand_errors_average_over_valid_hands_only():
     assert e2 == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("backbone", ["plain", "resnet50"])
-def test_regressor_shape(backbone):
-    out = Regressor(backbone, 8, 64)(torch.zeros(2, 3, 64, 64))
+@pytest.mark.parametrize("backbone, head", [("plain", "direct"), ("resnet50", "direct"), ("plain", "mano")])
+def test_regressor_shape(backbone, head):
+    out = Regressor(backbone, 8, 64, head)(torch.zeros(2, 3, 64, 64))
     assert out.shape == (2, 2, 21, 5)
+
+
+def test_direct_head_starts_near_the_mean_hand():
+    mean_mm, mean_px = torch.randn(2, 21, 3) * 30.0, torch.rand(2, 21, 2) * 128.0
+    out = Regressor("plain", 8, 64, "direct", mean_mm, mean_px)(torch.zeros(1, 3, 64, 64))
+    assert (out[0, ..., :3] - mean_mm).abs().max() < 20.0  # default Linear init: offsets of a few mm
+    assert (out[0, ..., 3:] - mean_px).abs().max() < 30.0
+
+
+def test_mano_head_poses_parameters_as_dir_decodes_them():
+    """The probe's mano head must measure DIR's parameterisation: same joints and projections as
+    DIRModel.decode for the same parameter vectors (hand axis: right, left)."""
+    from dir_net.config import load_config
+    from dir_net.models import build_model
+
+    torch.manual_seed(0)
+    probe = Regressor("plain", 8, 64, "mano")
+    params = probe.head.bias.detach().view(1, 2, -1).repeat(3, 1, 1) + 0.3 * torch.randn(3, 2, 64)
+    with torch.no_grad():
+        out = probe._pose(params)
+        dir_model = build_model(load_config(Path(__file__).parents[1] / "configs" / "learn_dir_cpu.yaml"))
+        est = dir_model.decode({"right": params[:, 0], "left": params[:, 1]}, torch.zeros(3, 3))
+    for axis, hand in enumerate(("right", "left")):
+        joints = est.joints[hand]
+        torch.testing.assert_close(out[:, axis, :, :3], (joints - joints[:, MIDDLE_MCP:MIDDLE_MCP + 1]) * 1000.0,
+                                   rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(out[:, axis, :, 3:], (est.joint_uv[hand] + 1.0) * 64.0, rtol=1e-4, atol=1e-3)
 
 
 def test_probe_command_writes_a_learning_curve(tmp_path: Path, one_thread):
@@ -56,12 +83,13 @@ def test_probe_command_writes_a_learning_curve(tmp_path: Path, one_thread):
     assert result["rows"][1]["steps"] > result["rows"][0]["steps"]
     assert result["extra"]["mean_hand"]["test"]["3d_mm"] > 0
     assert cache.is_file()  # a second run reads the cached crops
-    assert main([*args, "--json", str(tmp_path / "again.json")]) == 0
+    assert main([*args, "--head", "mano", "--json", str(tmp_path / "mano.json")]) == 0
+    assert json.loads((tmp_path / "mano.json").read_text())["settings"]["head"] == "mano"
 
 
 @pytest.mark.parametrize("args, message", [
     (["--evals", "0"], "--evals 0"), (["--minutes", "0"], "--minutes 0"), (["--size", "16"], "--size 16"),
-    (["--width", "0"], "--width 0"),
+    (["--width", "0"], "--width 0"), (["--head", "heatmap"], "--head heatmap"),
 ])
 def test_probe_refuses_options_out_of_range_in_one_line(tmp_path, capsys, args, message):
     from dir_net.cli import main

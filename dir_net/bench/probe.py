@@ -3,7 +3,9 @@ joints directly, trained on the crops the DIR pipeline makes of a dataset, again
 
 When `dirnet bench learn` shows a model at the mean hand, this separates the two causes: if a plain
 regressor learns from the same crops and labels, the crops, labels and their alignment are right
-and the model (its parameterisation, backbone, loss) is the slow learner. No augmentation, crops
+and the model (its parameterisation, backbone, loss) is the slow learner. `--head mano` regresses
+DIR's per-hand parameters and poses them with the MANO layer as DIR does, so the gap between the
+two heads is the cost of DIR's parameterisation alone. No augmentation, crops
 cached in memory once (`--cache`), one thread, cosine learning rate over the `--minutes` budget.
 
 Errors, on every valid hand: 3D = mean per-joint distance of middle-MCP-relative joints in the
@@ -38,6 +40,9 @@ TRAIN_EVAL = 512  # training crops scored at each evaluation
 BATCH = 32
 LR = 1e-3
 OUT_PER_HAND = 21 * 5  # 3D (x, y, z) + 2D (u, v) per joint
+HEADS = ("direct", "mano")
+NUM_PCA = 45  # the mano head: the full finger basis, as DIR
+CROP_PX = 128.0  # side of the crops the 2D labels refer to
 # the trainer's cosine decay (no warm-up, to 0) on a fine grid over the budget
 COSINE = LrSchedule(name="cosine", total_steps=10_000, warmup_steps=0, warmup_factor=1.0, min_factor=0.0,
                     milestone_steps=(), gamma=1.0)
@@ -49,6 +54,7 @@ class ProbeOptions:
     minutes: float = 5.0
     size: int = 64  # input px (the crops are made at 128 and resized)
     backbone: str = "plain"  # plain | resnet50
+    head: str = "direct"  # direct (joints as offsets from the mean hand) | mano (DIR's parameters + MANO)
     width: int = 32  # plain: first stage channels; resnet50: stem width (64 = the real one)
     evals: int = 4
     cache: str | None = None  # .pt file of the cached crops (written when absent)
@@ -99,10 +105,17 @@ def to_crops(raw: dict[str, Tensor], size: int) -> Crops:
 
 
 class Regressor(nn.Module):
-    """A backbone, global average pooling and one linear layer to (B, 2, 21, 5) (3D / 100 mm, 2D / 128 px,
-    both as offsets from the mean hand)."""
+    """A backbone, global average pooling and one linear layer, then a head to absolute
+    (B, 2, 21, 5): middle-MCP-relative 3D joints in mm and 2D joints in 128-px crop pixels.
 
-    def __init__(self, backbone: str, width: int, size: int) -> None:
+    direct: the linear layer's output is the offset from the mean hand (3D / 100 mm, 2D / 128 px).
+    mano: the linear layer's output is DIR's per-hand parameter vector (6D root, 45 finger PCA
+    coefficients, betas, weak-perspective camera; biases at DIR's neutral prior), posed by the MANO
+    layer as DIR decodes it: the probe of DIR's parameterisation without the rest of DIR.
+    """
+
+    def __init__(self, backbone: str, width: int, size: int, head: str = "direct",
+                 mean_mm: Tensor | None = None, mean_px: Tensor | None = None) -> None:
         super().__init__()
         from dir_net.models.backbone import PlainNet, ResNet50
 
@@ -112,11 +125,45 @@ class Regressor(nn.Module):
             trunk = ResNet50(width=width)  # DIR's and InterNet's backbone
         else:
             raise ValueError(f"--backbone: {backbone!r}; choose plain or resnet50")
+        if head not in HEADS:
+            raise ValueError(f"--head: {head!r}; choose one of {', '.join(HEADS)}")
         self.backbone = trunk
-        self.head = nn.Linear(trunk.channels["c4"], 2 * OUT_PER_HAND)
+        self.kind = head
+        self.register_buffer("mean_mm", torch.zeros(2, 21, 3) if mean_mm is None else mean_mm.clone())
+        self.register_buffer("mean_px", torch.zeros(2, 21, 2) if mean_px is None else mean_px.clone())
+        channels = trunk.channels["c4"]
+        if head == "direct":
+            self.head = nn.Linear(channels, 2 * OUT_PER_HAND)
+            return
+        from dir_net.models.dir import load_model_hands
+        from dir_net.models.heads import param_dim, params_prior
+        from mano.layer import load_arrays
+
+        self.head = nn.Linear(channels, 2 * param_dim(NUM_PCA))
+        nn.init.normal_(self.head.weight, 0.0, 1e-3)  # as DIR's init_regressor
+        with torch.no_grad():
+            self.head.bias.copy_(params_prior(NUM_PCA).repeat(2))
+        arrays, source = load_arrays(None)  # the embedded synthetic hand, as the generated sets use
+        self.__dict__["hands"] = load_model_hands(arrays, NUM_PCA, source)  # not a submodule: no parameters
 
     def forward(self, image: Tensor) -> Tensor:
-        return self.head(self.backbone(image)["c4"].mean((2, 3))).view(-1, 2, 21, 5)
+        feat = self.head(self.backbone(image)["c4"].mean((2, 3)))
+        if self.kind == "direct":
+            out = feat.view(-1, 2, 21, 5)
+            return torch.cat([out[..., :3] * 100.0 + self.mean_mm, out[..., 3:] * 128.0 + self.mean_px], dim=-1)
+        return self._pose(feat.view(len(feat), 2, -1))
+
+    def _pose(self, params: Tensor) -> Tensor:
+        """(B, 2, D) DIR parameters (right, left) -> (B, 2, 21, 5) mm and crop px (dir_net.models.dir.decode)."""
+        from dir_net.models.heads import split_params
+        from mano.rotations import robust_rot6d_to_matrix
+
+        root_6d, pca, betas, cam = split_params(params, NUM_PCA)
+        out = self.hands(robust_rot6d_to_matrix(root_6d), pca, betas, root_repr="matrix", pose_repr="pca")
+        joints = out.joints - out.joints[:, :, :1]  # (B, 2, 21, 3) m about each wrist
+        uv = cam[..., 0, None, None] * joints[..., :2] + cam[..., None, 1:]  # [-1, 1] of the crop
+        joints_mm = (joints - joints[:, :, MIDDLE_MCP:MIDDLE_MCP + 1]) * 1000.0
+        return torch.cat([joints_mm, (uv + 1.0) * 0.5 * CROP_PX], dim=-1)
 
 
 def hand_errors(pred_mm: Tensor, pred_px: Tensor, crops: Crops) -> tuple[float, float]:
@@ -131,7 +178,8 @@ def check_options(opts: ProbeOptions) -> None:
     """One-line DirNetError for an option outside its range."""
     bad = [f"--{name} {value} (must be {rule})" for name, value, ok, rule in (
         ("minutes", opts.minutes, opts.minutes > 0, "> 0"), ("evals", opts.evals, opts.evals >= 1, ">= 1"),
-        ("size", opts.size, opts.size >= 32, ">= 32"), ("width", opts.width, opts.width >= 1, ">= 1")) if not ok]
+        ("size", opts.size, opts.size >= 32, ">= 32"), ("width", opts.width, opts.width >= 1, ">= 1"),
+        ("head", opts.head, opts.head in HEADS, " | ".join(HEADS))) if not ok]
     if bad:
         raise DirNetError(f"bench probe: {'; '.join(bad)}")
 
@@ -149,7 +197,7 @@ def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print
     base = {"test": hand_errors(mean_mm, mean_px, test), "train": hand_errors(mean_mm, mean_px, seen)}
     say(f"probe: {len(train.image)} train / {len(test.image)} test crops at {opts.size} px; mean hand test "
         f"3D {base['test'][0]:.1f} mm, 2D {base['test'][1]:.1f} px")
-    model = Regressor(opts.backbone, opts.width, opts.size)
+    model = Regressor(opts.backbone, opts.width, opts.size, opts.head, mean_mm, mean_px)
     optimizer = torch.optim.AdamW(model.parameters(), LR, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(opts.seed)
 
@@ -158,7 +206,7 @@ def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print
         with torch.no_grad():
             out = torch.cat([model(crops.image[i:i + 64]) for i in range(0, len(crops.image), 64)])
         model.train()
-        return out[..., :3] * 100.0 + mean_mm, out[..., 3:] * 128.0 + mean_px
+        return out[..., :3], out[..., 3:]
 
     budget, curve, steps, train_s = Budget(seconds=opts.minutes * 60.0), [], 0, 0.0
     marks = [(k + 1) / opts.evals for k in range(opts.evals)]  # fractions of the budget
@@ -169,9 +217,9 @@ def run(opts: ProbeOptions, say: Callable[[str], None] = functools.partial(print
         idx = torch.randint(0, len(train.image), (BATCH,), generator=generator)
         out = model(train.image[idx])
         w = train.hand_valid[idx][..., None, None].float()
-        loss = (((out[..., :3] - (train.joints_mm[idx] - mean_mm) / 100.0).abs()
-                 + 5.0 * (out[..., 3:] - (train.joints_px[idx] - mean_px) / 128.0).abs().mean(-1, keepdim=True))
-                * w).mean()
+        error = (((out[..., :3] - train.joints_mm[idx]) / 100.0).abs()
+                 + 5.0 * ((out[..., 3:] - train.joints_px[idx]) / CROP_PX).abs().mean(-1, keepdim=True))
+        loss = (error * w).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

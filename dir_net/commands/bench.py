@@ -137,6 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=64, help="input px (crops made at 128 and resized)")
     p.add_argument("--backbone", default="plain", choices=("plain", "resnet50"))
     p.add_argument("--width", type=int, default=32, help="plain: first-stage channels; resnet50: stem width")
+    p.add_argument("--head", default="direct", help="direct: joints as offsets from the mean hand | mano: DIR's "
+                   "parameters (6D root, finger PCA, betas, camera) through the MANO layer")
     p.add_argument("--evals", type=int, default=4, help="evaluations over the budget")
     p.add_argument("--cache", default=None, help="a .pt file of the cached crops (written when absent)")
     p.add_argument("--seed", type=int, default=0)
