@@ -19,12 +19,12 @@ import torch
 from torch import Tensor, nn
 
 from dir_net.losses.terms import (
-    edge_length_error,
     hand_sum,
     huber,
     image_mean,
     lovasz_softmax,
-    normal_error,
+    mesh_errors,
+    mesh_targets,
     resize_dense,
     resize_labels,
     weighted_cross_entropy,
@@ -81,11 +81,15 @@ class DirLoss(nn.Module):
         valid = batch["joint_valid"]  # (B, 2, 21)
         wrist_ok = valid[:, :, 0]  # (B, 2)
         wrist = joints[:, :, :1]  # (B, 2, 1, 3) m
+        verts_rel = (batch["verts_3d"] - wrist) / self.unit  # (B, 2, V, 3) units, about each wrist
+        edge_lengths, face_normals = mesh_targets(verts_rel, self.faces)  # (B, 2, F, 3) each
         return {
             "joints_uv": crop_px_to_uv(batch["joints_2d"], image_hw),  # (B, 2, 21, 2)
             "verts_uv": crop_px_to_uv(batch["verts_2d"], image_hw),  # (B, 2, V, 2)
             "joints_rel": (joints - wrist) / self.unit,  # (B, 2, 21, 3) units, about each wrist
-            "verts_rel": (batch["verts_3d"] - wrist) / self.unit,  # (B, 2, V, 3)
+            "verts_rel": verts_rel,
+            "edge_lengths": edge_lengths,
+            "face_normals": face_normals,
             "offset": (joints[:, 1, 0] - joints[:, 0, 0]) / self.unit,  # (B, 3) left wrist - right wrist
             "joint_valid": valid,
             "rel_valid": valid * wrist_ok[:, :, None],  # (B, 2, 21)
@@ -98,13 +102,14 @@ class DirLoss(nn.Module):
         """Unweighted terms of one stage (per-hand terms summed over the two hands)."""
         d, u = self.delta, self.unit
         verts = stage.vertices.float() / u  # (B, 2, V, 3) units
+        edge, normal = mesh_errors(verts, self.faces, t["edge_lengths"], t["face_normals"])
         return {
             "joints_2d": hand_sum(huber(stage.joints_uv, t["joints_uv"], d), t["joint_valid"]),
             "verts_2d": hand_sum(huber(stage.verts_uv, t["verts_uv"], d), t["mano_valid"]),
             "joints_3d": hand_sum(huber(stage.joints.float() / u, t["joints_rel"], d), t["rel_valid"]),
             "verts_3d": hand_sum(huber(verts, t["verts_rel"], d), t["mesh_valid"]),
-            "edge": hand_sum(edge_length_error(verts, t["verts_rel"], self.faces), t["mesh_valid"]),
-            "normal": hand_sum(normal_error(verts, t["verts_rel"], self.faces), t["mesh_valid"]),
+            "edge": hand_sum(edge, t["mesh_valid"]),
+            "normal": hand_sum(normal, t["mesh_valid"]),
             "offset": image_mean(huber(stage.offset.float() / u, t["offset"], d), t["offset_valid"]),
         }
 

@@ -65,22 +65,24 @@ def face_edges(vertices: Tensor, faces: Tensor) -> Tensor:
     return corners.roll(-1, dims=3) - corners
 
 
-def edge_lengths(vertices: Tensor, faces: Tensor) -> Tensor:
-    """(B, 2, V, 3) -> (B, 2, F, 3) lengths sqrt(|e|^2 + 1e-12) of every face edge."""
-    return (face_edges(vertices, faces).square().sum(dim=-1) + EDGE_EPS).sqrt()
+def mesh_targets(target: Tensor, faces: Tensor) -> tuple[Tensor, Tensor]:
+    """GT side of the mesh terms, computed once per batch for every stage: (B, 2, V, 3) ->
+    edge lengths sqrt(|e|^2 + 1e-12) (B, 2, F, 3) and unit face normals (B, 2, F, 3), the normal of
+    each GT face from its two unit edges at corner 0 (scale-free; its sign does not matter)."""
+    edges = face_edges(target, faces)
+    unit = F.normalize(edges, dim=-1)
+    normals = F.normalize(torch.cross(unit[..., 0, :], -unit[..., 2, :], dim=-1), dim=-1)
+    return (edges.square().sum(dim=-1) + EDGE_EPS).sqrt(), normals
 
 
-def edge_length_error(pred: Tensor, target: Tensor, faces: Tensor) -> Tensor:
-    """| |e_pred| - |e_gt| | per face edge: (B, 2, F, 3), in the units of the vertices."""
-    return (edge_lengths(pred, faces) - edge_lengths(target, faces)).abs()
-
-
-def normal_error(pred: Tensor, target: Tensor, faces: Tensor) -> Tensor:
-    """|<e_pred / |e_pred|, n_gt>| per face edge: (B, 2, F, 3); n_gt is the unit normal of the GT
-    face, from its two unit edges at corner 0 (scale-free; the sign of n_gt does not matter)."""
-    gt = F.normalize(face_edges(target, faces), dim=-1)  # (B, 2, F, 3, 3)
-    normal = F.normalize(torch.cross(gt[..., 0, :], -gt[..., 2, :], dim=-1), dim=-1)  # (B, 2, F, 3)
-    return (F.normalize(face_edges(pred, faces), dim=-1) * normal[..., None, :]).sum(dim=-1).abs()
+def mesh_errors(pred: Tensor, faces: Tensor, gt_lengths: Tensor, gt_normals: Tensor) -> tuple[Tensor, Tensor]:
+    """Per face edge of the predicted mesh (B, 2, V, 3), against `mesh_targets`, both (B, 2, F, 3):
+    edge-length error | |e_pred| - |e_gt| | (units of the vertices) and normal error
+    |<e_pred / |e_pred|, n_gt>|."""
+    edges = face_edges(pred, faces)
+    lengths = (edges.square().sum(dim=-1) + EDGE_EPS).sqrt()
+    normal = (F.normalize(edges, dim=-1) * gt_normals[..., None, :]).sum(dim=-1).abs()
+    return (lengths - gt_lengths).abs(), normal
 
 
 def lovasz_grad(sorted_fg: Tensor) -> Tensor:
