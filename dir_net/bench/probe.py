@@ -150,18 +150,14 @@ class Regressor(nn.Module):
         feat = self.head(self.backbone(image)["c4"].mean((2, 3)))
         if self.kind == "direct":
             out = feat.view(-1, 2, 21, 5)
-            return torch.cat([out[..., :3] * 100.0 + self.mean_mm, out[..., 3:] * 128.0 + self.mean_px], dim=-1)
+            return torch.cat([out[..., :3] * 100.0 + self.mean_mm, out[..., 3:] * CROP_PX + self.mean_px], dim=-1)
         return self._pose(feat.view(len(feat), 2, -1))
 
     def _pose(self, params: Tensor) -> Tensor:
-        """(B, 2, D) DIR parameters (right, left) -> (B, 2, 21, 5) mm and crop px (dir_net.models.dir.decode)."""
-        from dir_net.models.heads import split_params
-        from mano.rotations import robust_rot6d_to_matrix
+        """(B, 2, D) DIR parameters (right, left) -> (B, 2, 21, 5) mm and crop px (dir_net.models.dir.pose_hands)."""
+        from dir_net.models.dir import pose_hands
 
-        root_6d, pca, betas, cam = split_params(params, NUM_PCA)
-        out = self.hands(robust_rot6d_to_matrix(root_6d), pca, betas, root_repr="matrix", pose_repr="pca")
-        joints = out.joints - out.joints[:, :, :1]  # (B, 2, 21, 3) m about each wrist
-        uv = cam[..., 0, None, None] * joints[..., :2] + cam[..., None, 1:]  # [-1, 1] of the crop
+        _, joints, _, uv, _ = pose_hands(self.hands, params, NUM_PCA)  # m about each wrist; [-1, 1]
         joints_mm = (joints - joints[:, :, MIDDLE_MCP:MIDDLE_MCP + 1]) * 1000.0
         return torch.cat([joints_mm, (uv + 1.0) * 0.5 * CROP_PX], dim=-1)
 

@@ -167,15 +167,7 @@ class DIRModel(HandModel):
         """Raw parameters {hand: (B, D)} and offset (B, 3) -> meshes, joints and projections."""
         params = {h: p.float() for h, p in params.items()}
         stacked = torch.stack([params[h] for h in PROJECT_HANDS], dim=1)  # (B, 2, D) right, left
-        root_6d, pca, betas, cam = split_params(stacked, self.num_pca)
-        with torch.autocast(stacked.device.type, enabled=False):  # skinning in fp32 under mixed precision
-            rotmat = robust_rot6d_to_matrix(root_6d)
-            out = self.hands(rotmat, pca, betas, root_repr="matrix", pose_repr="pca")
-        wrist = out.joints[:, :, :1]  # (B, 2, 1, 3): the rest-pose wrist of the shaped hand
-        joints, verts = out.joints - wrist, out.vertices - wrist
-        scale, shift = cam[..., 0, None, None], cam[..., None, 1:]
-        joint_uv = scale * joints[..., :2] + shift
-        vert_uv = scale * verts[..., :2] + shift
+        rotmat, joints, verts, joint_uv, vert_uv = pose_hands(self.hands, stacked, self.num_pca)
         index = {h: i for i, h in enumerate(PROJECT_HANDS)}
         pick = lambda t: {h: t[:, index[h]] for h in HANDS}  # noqa: E731
         return HandsEstimate(params=params, offset=offset.float(), rotmat=pick(rotmat), joints=pick(joints),
@@ -203,6 +195,21 @@ class DIRModel(HandModel):
     def predict(self, output: Prediction, batch: Mapping[str, Tensor]) -> Prediction:
         """`forward` already fills the final-stage fields; this returns a detached copy."""
         return output.detach()
+
+
+def pose_hands(hands: Any, params: Tensor, num_pca: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """DIR's parameterisation: raw per-hand vectors (B, 2, D) (right, left) through the MANO layer
+    `hands` (`load_model_hands`) -> root rotation (B, 2, 3, 3), joints (B, 2, 21, 3) and vertices
+    (B, 2, V, 3) in metres about each hand's own wrist, and their weak-perspective projections
+    joint_uv (B, 2, 21, 2) / vert_uv (B, 2, V, 2) in [-1, 1] of the crop."""
+    root_6d, pca, betas, cam = split_params(params, num_pca)
+    with torch.autocast(params.device.type, enabled=False):  # skinning in fp32 under mixed precision
+        rotmat = robust_rot6d_to_matrix(root_6d)
+        out = hands(rotmat, pca, betas, root_repr="matrix", pose_repr="pca")
+    wrist = out.joints[:, :, :1]  # (B, 2, 1, 3): the rest-pose wrist of the shaped hand
+    joints, verts = out.joints - wrist, out.vertices - wrist
+    scale, shift = cam[..., 0, None, None], cam[..., None, 1:]
+    return rotmat, joints, verts, scale * joints[..., :2] + shift, scale * verts[..., :2] + shift
 
 
 def _estimate_trace(est: HandsEstimate, prefix: str, num_pca: int) -> dict[str, Tensor]:
